@@ -1,0 +1,66 @@
+"""Pipeline config: YAML loading, CLI overrides and validation errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from voc.config import apply_overrides, dump_config, load_config, parse_override
+from voc.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_pipeline_validates_and_resolves_paths():
+    cfg = load_config(ROOT / "pipelines" / "demo.yaml")
+    assert cfg.input.path.is_file()
+    assert cfg.input.columns.text == "反馈内容"
+    assert [t.name for t in cfg.taxonomies] == ["rater", "touchpoint"]
+
+
+def test_overrides_are_typed_and_nested():
+    cfg = load_config(ROOT / "pipelines" / "demo.yaml",
+                      ["input.chunk_size=17", "clean.t2s=false", "taxonomies.0.mapper=rules", "output.dir=/tmp/x"])
+    assert cfg.input.chunk_size == 17 and cfg.clean.t2s is False and str(cfg.output.dir) == "/tmp/x"
+
+
+def test_dump_round_trips():
+    cfg = load_config(ROOT / "pipelines" / "demo.yaml")
+    again = load_config(data=yaml.safe_load(dump_config(cfg)))
+    assert again == cfg
+
+
+@pytest.mark.parametrize("override,msg", [
+    ("input.chunk_size=0", "input.chunk_size"),
+    ("segment.backend=thulac", "segment.backend"),
+    ("nonsense.key=1", "nonsense"),
+    ("no_equals_sign", "key=value"),
+    ("taxonomies.9.mapper=x", "list index"),
+])
+def test_bad_overrides_give_one_clear_error(override, msg):
+    with pytest.raises(ConfigError, match=msg):
+        load_config(ROOT / "pipelines" / "demo.yaml", [override])
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [unclosed", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="input"):
+        load_config(data={"name": "x"})
+
+
+def test_segment_names_must_be_identifiers():
+    with pytest.raises(ConfigError, match="identifier"):
+        load_config(data={"input": {"path": "x.csv", "columns": {"text": "t", "segments": {"城 市": "c"}}}})
+
+
+def test_parse_override_values():
+    assert parse_override("a.b=1.5") == (["a", "b"], 1.5)
+    assert parse_override("a=上海") == (["a"], "上海")
+    assert apply_overrides({"a": {"b": 1}}, ["a.c=[1, 2]"]) == {"a": {"b": 1, "c": [1, 2]}}

@@ -1,0 +1,160 @@
+"""End to end: pipeline runs, row accounting, store contents, Parquet export, query and CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from voc.cli.main import app
+from voc.config import load_config
+from voc.errors import InputError
+from voc.pipeline import run_pipeline
+from voc.store.query import CommentQuery, query_comments
+from tests.conftest import pipeline_data
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+@pytest.fixture()
+def fixture_run(csv_utf8, tmp_path):
+    cfg = load_config(data=pipeline_data(csv_utf8, tmp_path / "run"))
+    return run_pipeline(cfg), tmp_path / "run"
+
+
+def test_fixture_run_accounts_for_every_row(fixture_run):
+    res, out = fixture_run
+    assert res.rows_in == 7 and res.written == 6 and res.quarantined == 1 and res.balanced
+    q = pd.read_csv(out / "quarantine.csv", encoding="utf-8-sig")
+    assert q["reason"].tolist() == ["empty text"] and q["row"].tolist() == [5]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["balanced"] and summary["warnings"]["nps_invalid"] == 2
+
+
+def test_store_tables(fixture_run):
+    _, out = fixture_run
+    con = duckdb.connect(str(out / "voc.duckdb"), read_only=True)
+    c = con.execute("SELECT * FROM comments ORDER BY source_row").df()
+    m = con.execute("SELECT * FROM mentions").df()
+    con.close()
+    assert c["id"].tolist() == ["A1", "A2", "A3", "A4", "A6", "A7"]
+    a3 = c.set_index("id").loc["A3"]
+    assert "13812345678" not in a3["text"] and "[手机号]" in a3["text"] and list(a3["pii"]) == ["phone"]
+    assert c.set_index("id").loc["A7", "text"].startswith("价格实惠")
+    assert c.set_index("id").loc["A4", "quality"] == "boilerplate"
+    assert c.set_index("id").loc["A4", "sentiment"] == "neutral" and c.set_index("id").loc["A4", "rater"] == ""
+    assert list(c.set_index("id").loc["A6", "emojis"]) == ["😡"]
+    assert set(m.columns) >= {"comment_id", "taxonomy", "category", "polarity", "evidence", "clause"}
+    # One mention row per comment × taxonomy × category, consistent with the label columns.
+    for _, row in c.iterrows():
+        for tax in ("rater", "touchpoint"):
+            pairs = sorted(p for p in row[tax].split(";") if p)
+            got = sorted(f"{r.category}:{r.polarity}" for r in m[(m.comment_id == row.id) & (m.taxonomy == tax)]
+                         .itertuples())
+            assert pairs == got
+    a1 = m[m.comment_id == "A1"]
+    assert set(a1.category) >= {"delivery", "responsiveness"}
+    assert (out / "comments.parquet").is_file() and len(pd.read_parquet(out / "comments.parquet")) == 6
+    assert (out / "config.yaml").is_file()
+
+
+def test_query_filters(fixture_run):
+    _, out = fixture_run
+    df = query_comments(out, CommentQuery(category="delivery", polarity="negative"))
+    assert "A1" in df["id"].tolist()
+    assert query_comments(out, CommentQuery(segments={"city": "北京"}))["id"].tolist() == ["A2"]
+    assert query_comments(out, CommentQuery(since="2026-07-01", until="2026-07-08"))["id"].tolist() == ["A3"]
+    assert query_comments(out, CommentQuery(keyword="洒了"))["id"].tolist() == ["A6"]
+    assert set(query_comments(out, CommentQuery(sentiment="neutral"))["id"]) >= {"A4"}
+    with pytest.raises(InputError, match="unknown segment"):
+        query_comments(out, CommentQuery(segments={"country": "中国"}))
+    with pytest.raises(InputError, match="positive, neutral or negative"):
+        query_comments(out, CommentQuery(sentiment="angry"))
+    with pytest.raises(InputError, match="no voc store"):
+        query_comments(out / "nope", CommentQuery())
+
+
+@pytest.mark.parametrize("fixture", ["csv_gbk", "xlsx_file", "jsonl_file", "parquet_file", "tsv_file"])
+def test_other_formats_run(fixture, request, tmp_path):
+    path = request.getfixturevalue(fixture)
+    res = run_pipeline(load_config(data=pipeline_data(path, tmp_path / "r")))
+    assert res.balanced and res.written == 6
+
+
+def test_parallel_run_matches_serial(csv_utf8, tmp_path):
+    a = run_pipeline(load_config(data=pipeline_data(csv_utf8, tmp_path / "a")))
+    b = run_pipeline(load_config(data=pipeline_data(csv_utf8, tmp_path / "b", workers=2)))
+    assert (a.rows_in, a.written, a.quarantined) == (b.rows_in, b.written, b.quarantined)
+    ca = pd.read_parquet(tmp_path / "a" / "comments.parquet")
+    cb = pd.read_parquet(tmp_path / "b" / "comments.parquet")
+    pd.testing.assert_frame_equal(ca, cb)
+
+
+def test_demo_sample_end_to_end(tmp_path):
+    res = run_pipeline(load_config(ROOT / "pipelines" / "demo.yaml", [f"output.dir={tmp_path / 'demo'}"]))
+    assert res.balanced
+    assert 300 <= res.rows_in <= 600
+    assert res.quarantined >= 2  # the empty texts and the malformed line
+    assert any(k.startswith("malformed row") for k in res.reasons)
+    c = pd.read_parquet(tmp_path / "demo" / "comments.parquet")
+    assert c["text"].str.contains(r"1[3-9]\d{9}").sum() == 0
+    assert (c["quality"] == "boilerplate").sum() >= 5
+    m = pd.read_parquet(tmp_path / "demo" / "mentions.parquet")
+    from voc.taxonomy.model import load_taxonomy
+    for tax in ("rater", "touchpoint"):
+        found = set(m.loc[m.taxonomy == tax, "category"])
+        assert found == set(load_taxonomy(tax).keys), tax
+
+
+def test_cli_run_and_query(csv_utf8, tmp_path):
+    import yaml
+
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml.safe_dump(pipeline_data(csv_utf8, tmp_path / "x"), allow_unicode=True), encoding="utf-8")
+    r = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "cli"), "-q", "input.chunk_size=2"])
+    assert r.exit_code == 0, r.output
+    assert "rows in = written + quarantined: 7 = 6 + 1" in r.output
+    r = runner.invoke(app, ["query", str(tmp_path / "cli"), "--segment", "city=上海", "--format", "json"])
+    assert r.exit_code == 0
+    rows = json.loads(r.stdout)
+    assert {x["id"] for x in rows} == {"A1", "A4", "A6"}
+    r = runner.invoke(app, ["query", str(tmp_path / "cli"), "-c", "delivery", "-f", "csv"])
+    assert r.exit_code == 0 and r.stdout.startswith("id,date")
+    r = runner.invoke(app, ["query", str(tmp_path / "cli"), "-k", "前台"])
+    assert r.exit_code == 0 and "A2" in r.stdout
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["run", "missing.yaml"], "does not exist"),
+    (["run", "PIPE", "input.path=/nonexistent/x.csv"], "does not exist"),
+    (["run", "PIPE", "input.columns.text=评论"], "is not in the file"),
+    (["run", "PIPE", "input.path=FILE.docx"], "unsupported input format"),
+    (["run", "PIPE", "input.chunk_size=-1"], "input.chunk_size"),
+    (["query", "/nonexistent"], "no voc store"),
+    (["query", "RUN", "--format", "xml"], "--format"),
+])
+def test_cli_user_errors_are_one_sentence(args, msg, csv_utf8, tmp_path, fixture_run):
+    import yaml
+
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml.safe_dump(pipeline_data(csv_utf8, tmp_path / "y"), allow_unicode=True), encoding="utf-8")
+    docx = tmp_path / "f.docx"
+    docx.write_text("x", encoding="utf-8")
+    args = [a.replace("PIPE", str(p)).replace("FILE.docx", str(docx)).replace("RUN", str(fixture_run[1]))
+            for a in args]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2
+    assert msg in r.output and "Traceback" not in r.output
+    assert len([ln for ln in r.output.strip().splitlines() if ln.strip()]) <= 2
+
+
+def test_help_lists_commands():
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0 and "run" in r.output and "query" in r.output
+    for cmd in ("run", "query"):
+        assert runner.invoke(app, [cmd, "--help"]).exit_code == 0

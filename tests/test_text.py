@@ -1,0 +1,110 @@
+"""Cleaning, boilerplate detection, segmentation and clause splitting."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from voc.config import CleanConfig, SegmentConfig
+from voc.text.boilerplate import classify_quality
+from voc.text.normalize import TextCleaner, extract_emoji, squeeze_repeats, to_simplified
+from voc.text.segment import Segmenter, split_clauses
+from voc.text.stages import CleanStage, SegmentStage
+
+
+def test_full_width_traditional_urls_mentions():
+    c = TextCleaner().clean("服務員態度很好！ＡＰＰ１２３ 詳見 http://t.cn/abc123 @客服小美 謝謝")
+    assert c.text == "服务员态度很好!app123 详见 谢谢"
+
+
+def test_emoji_signal_keep_remove():
+    c = TextCleaner().clean("太好吃了👍👍 ^_^")
+    assert c.text == "太好吃了" and c.emojis == ["^_^", "👍", "👍"] and c.emoji_score == 1.0
+    assert TextCleaner(CleanConfig(emoji="keep")).clean("好😡").text == "好😡"
+    removed = TextCleaner(CleanConfig(emoji="remove")).clean("差评😡T_T")
+    assert removed.text == "差评" and removed.emojis == [] and removed.emoji_score == 0
+    assert extract_emoji("气死了😡😡")[2] == -1.0
+
+
+def test_repeats_are_squeezed_but_digits_kept():
+    assert squeeze_repeats("好好好好好好吃啊啊啊啊！！！！！") == "好好好吃啊啊啊！！！"
+    assert squeeze_repeats("好吃好吃好吃好吃") == "好吃好吃"
+    assert squeeze_repeats("订单8888888") == "订单8888888"
+
+
+def test_pii_masked_before_anything_is_stored():
+    c = TextCleaner().clean("我的电话是１３８１２３４５６７８，邮箱abc@qq.com")
+    assert "[手机号]" in c.text and "[邮箱]" in c.text and c.pii == ["email", "phone"]
+
+
+def test_t2s():
+    assert to_simplified("價格實惠，物流很快") == "价格实惠,物流很快".replace(",", "，")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_cleaner_properties(text):
+    out = TextCleaner().clean(text).text
+    assert out == out.strip()
+    assert "  " not in out
+    assert all(unicodedata.normalize("NFKC", ch) == ch or ch in "[]" for ch in out if not ch.isspace())
+    assert TextCleaner().clean(out).text == out or len(out) < len(text) + 1  # never grows
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("好好哈啊！。送餐123")), max_size=40))
+def test_squeeze_never_leaves_long_runs(text):
+    out = squeeze_repeats(text, 3)
+    for ch in set(out) - set("0123456789"):
+        assert ch * 4 not in out
+
+
+def test_boilerplate_and_meaningless():
+    for t in ["默认好评", "此用户没有填写评价。", "系统默认好评!", "该用户觉得商品较好，未填写评价", "暂无评价"]:
+        assert classify_quality(t) == "boilerplate", t
+    for t in ["好", "。。。", "111", "ok"]:
+        assert classify_quality(t) == "meaningless", t
+    for t in ["房间很干净", "没有问题", "好评，下次还来"]:
+        assert classify_quality(t) == "ok", t
+    assert classify_quality("", ["👍"]) == "ok"
+    assert classify_quality("收到了", extra=["收到了"]) == "boilerplate"
+
+
+def test_clause_splitting():
+    assert split_clauses("味道很好但是送得太慢了") == ["味道很好", "但是送得太慢了"]
+    assert split_clauses("房间干净,位置好。早餐一般!!") == ["房间干净", "位置好", "早餐一般"]
+    assert split_clauses("") == []
+    assert split_clauses("好,") == ["好"]
+
+
+def test_segmenter_keeps_domain_words_whole():
+    for backend in ("rjieba", "jieba"):
+        seg = Segmenter(backend, user_words=["办理入住"])
+        toks = seg.cut("送餐太慢，前台办理入住很快，性价比高")
+        for w in ("送餐", "前台", "办理入住"):
+            assert w in toks, (backend, toks)
+        assert any(t.startswith("性价比") for t in toks)
+        content = seg.content_tokens(toks)
+        assert "，" not in content and "的" not in content
+        assert seg.keywords(content, 2) and len(seg.keywords(content, 2)) == 2
+        assert seg.keywords(content, 0) == []
+
+
+def test_user_dictionary_file(tmp_path):
+    d = tmp_path / "dict.txt"
+    d.write_text("# comment\n绝绝子 5000 a\n踩雷\n", encoding="utf-8")
+    seg = Segmenter("rjieba", user_dicts=[d])
+    assert "绝绝子" in seg.cut("这家店绝绝子") and "踩雷" in seg.cut("又踩雷了")
+
+
+def test_stages_add_columns():
+    df = pd.DataFrame({"text": ["服務很好😊，但是房間有點吵", "默认好评", "   http://a.cn  "]})
+    cleaned = CleanStage()(df)
+    assert cleaned["quality"].tolist() == ["ok", "boilerplate", "empty"]
+    assert cleaned["text"].iloc[0] == "服务很好,但是房间有点吵" and cleaned["emojis"].iloc[0] == ["😊"]
+    seg = SegmentStage(SegmentConfig())(cleaned.iloc[:2])
+    assert seg["clauses"].iloc[0] == ["服务很好", "但是房间有点吵"]
+    assert "房间" in seg["tokens"].iloc[0]

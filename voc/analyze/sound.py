@@ -1,0 +1,81 @@
+"""Sound (心声) indicators of the BEST model, per category: volume, share, net sentiment, NPS.
+
+Definitions
+-----------
+- volume: comments that mention the category (each comment counts once);
+- share: volume / comments with usable text (``quality = 'ok'``) in the same group;
+- net sentiment: (% positive − % negative) of the category's mentions, in points (−100..100);
+- NPS: % promoters (9-10) − % detractors (0-6) among the mentioners who gave a score, next to the
+  NPS of the customers in the same group who did not mention the category.
+
+Groups: overall (``period = 'all'``), per month (``period = 'YYYY-MM'``) and per segment value.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+GROUP_ALL = "all"
+
+
+def _nps_sql(col: str = "c.nps") -> str:
+    return (f"100.0 * (count(*) FILTER (WHERE {col} >= 9) - count(*) FILTER (WHERE {col} <= 6))"
+            f" / nullif(count({col}), 0)")
+
+
+def sound_table(con: duckdb.DuckDBPyConnection, group_expr: str = "'all'", group_name: str = "all") -> pd.DataFrame:
+    """Sound indicators per category for one grouping of comments.
+
+    Parameters
+    ----------
+    con : connection to a run store (tables ``comments`` and ``mentions``).
+    group_expr : SQL expression over ``c`` (comments) giving the group value, e.g. ``strftime(c.date, '%Y-%m')``.
+    group_name : what the grouping is (``all``, ``month``, ``seg_city`` ...), stored in column ``grouping``.
+    """
+    sql = f"""
+    WITH c AS (SELECT *, {group_expr} AS grp FROM comments c WHERE quality = 'ok'),
+    base AS (SELECT grp, count(*) AS n_ok, {_nps_sql()} AS nps_all, count(c.nps) AS nps_n_all FROM c GROUP BY grp),
+    m AS (SELECT DISTINCT ON (m.comment_id, m.taxonomy, m.category) m.*, c.grp, c.nps
+          FROM mentions m JOIN c ON c.id = m.comment_id),
+    agg AS (
+      SELECT taxonomy, category, any_value(stage) AS stage, grp,
+             count(*) AS volume,
+             count(*) FILTER (WHERE polarity = 'positive') AS positive,
+             count(*) FILTER (WHERE polarity = 'neutral') AS neutral,
+             count(*) FILTER (WHERE polarity = 'negative') AS negative,
+             count(nps) AS nps_n,
+             count(*) FILTER (WHERE nps >= 9) AS promoters,
+             count(*) FILTER (WHERE nps <= 6) AS detractors
+      FROM m GROUP BY taxonomy, category, grp)
+    SELECT '{group_name}' AS grouping, CAST(a.grp AS VARCHAR) AS "group", a.taxonomy, a.category, a.stage,
+           a.volume, b.n_ok AS comments, a.volume / b.n_ok AS share,
+           a.positive, a.neutral, a.negative,
+           round(100.0 * (a.positive - a.negative) / a.volume, 2) AS net_sentiment,
+           a.nps_n, round(100.0 * (a.promoters - a.detractors) / nullif(a.nps_n, 0), 2) AS nps,
+           round(100.0 * ((b.promoters_all - a.promoters) - (b.detractors_all - a.detractors))
+                 / nullif(b.nps_n_all - a.nps_n, 0), 2) AS nps_others
+    FROM agg a JOIN (
+        SELECT b.*, p.promoters_all, p.detractors_all FROM base b JOIN (
+            SELECT grp, count(*) FILTER (WHERE nps >= 9) AS promoters_all,
+                   count(*) FILTER (WHERE nps <= 6) AS detractors_all FROM c GROUP BY grp) p USING (grp)
+    ) b USING (grp)
+    ORDER BY "group", a.taxonomy, a.volume DESC, a.category
+    """
+    return con.execute(sql).df()
+
+
+def segment_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The ``seg_*`` columns of a store."""
+    return [r[0] for r in con.execute("DESCRIBE comments").fetchall() if r[0].startswith("seg_")]
+
+
+def sound_indicators(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Sound indicators overall, per month and per value of every segment column, in one long table."""
+    parts = [sound_table(con)]
+    if con.execute("SELECT count(date) FROM comments").fetchone()[0]:
+        parts.append(sound_table(con, "strftime(c.date, '%Y-%m')", "month"))
+    for seg in segment_columns(con):
+        parts.append(sound_table(con, f'c."{seg}"', seg))
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else sound_table(con)

@@ -1,0 +1,128 @@
+"""The ``voc`` command line: thin wrappers that parse arguments and call one library function."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from voc.errors import VocError
+
+app = typer.Typer(help="voc: voice-of-customer text mining for Chinese feedback.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console(stderr=True)
+out_console = Console()
+
+
+def friendly(fn):
+    """Turn user errors into one red sentence and exit code 2, with no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except VocError as e:
+            console.print(f"[bold red]error:[/] {e}")
+            raise typer.Exit(2)
+
+    return wrapper
+
+
+@app.command()
+@friendly
+def run(
+    pipeline: Path = typer.Argument(..., help="Pipeline YAML, e.g. pipelines/demo.yaml."),
+    overrides: Optional[list[str]] = typer.Argument(None, help="Config overrides: dotted.key=value ..."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (overrides output.dir)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Run a pipeline over its input and write the run's store, Parquet files and report."""
+    from voc.config import load_config
+    from voc.pipeline import run_pipeline
+
+    ov = list(overrides or [])
+    if out is not None:
+        ov.append(f"output.dir={out}")
+    cfg = load_config(pipeline, ov)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=console, disable=quiet) as bar:
+        task = bar.add_task(f"voc run {cfg.name}", total=1)
+        res = run_pipeline(cfg, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    rate = res.rows_in / res.seconds if res.seconds else 0.0
+    console.print(f"rows in = written + quarantined: [bold]{res.rows_in} = {res.written} + {res.quarantined}[/]"
+                  + ("" if res.balanced else "  [bold red](MISMATCH)[/]"))
+    if res.reasons:
+        console.print("quarantined: " + ", ".join(f"{k} {v}" for k, v in sorted(res.reasons.items())))
+    nulled = {k: v for k, v in res.warnings.items() if v}
+    if nulled:
+        console.print("values set to null: " + ", ".join(f"{k} {v}" for k, v in sorted(nulled.items())))
+    console.print(f"{res.seconds:.2f}s ({rate:,.0f} rows/s) → {res.out_dir}")
+    if not res.balanced:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def query(
+    run_dir: Path = typer.Argument(..., help="A run folder written by 'voc run'."),
+    category: Optional[str] = typer.Option(None, "--category", "-c", help="Category key, or taxonomy/key."),
+    polarity: Optional[str] = typer.Option(None, "--polarity", "-p", help="Polarity of that category's mention."),
+    sentiment: Optional[str] = typer.Option(None, "--sentiment", "-s", help="Overall comment sentiment."),
+    since: Optional[str] = typer.Option(None, help="First date, YYYY-MM-DD."),
+    until: Optional[str] = typer.Option(None, help="Last date, YYYY-MM-DD (inclusive)."),
+    segment: Optional[list[str]] = typer.Option(None, "--segment", help="Segment filter name=value (repeatable)."),
+    keyword: Optional[str] = typer.Option(None, "--keyword", "-k", help="Text contains this, or it is a keyword."),
+    channel: Optional[str] = typer.Option(None, help="Channel equals this."),
+    limit: int = typer.Option(50, help="At most this many rows (0 for all)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+):
+    """Filter a run's comments and print them as a table, CSV or JSON."""
+    from voc.errors import InputError
+    from voc.store.query import CommentQuery, query_comments
+
+    segs = {}
+    for s in segment or []:
+        if "=" not in s:
+            raise InputError(f"--segment {s!r} must be name=value, e.g. --segment city=上海")
+        k, v = s.split("=", 1)
+        segs[k.strip()] = v.strip()
+    if fmt not in ("table", "csv", "json"):
+        raise InputError(f"--format must be table, csv or json, not {fmt!r}")
+    df = query_comments(run_dir, CommentQuery(category, polarity, sentiment, since, until, segs, keyword, channel,
+                                              limit or None))
+    if fmt == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+    elif fmt == "json":
+        sys.stdout.write(df.to_json(orient="records", force_ascii=False, date_format="iso") + "\n")
+    else:
+        table = Table(show_lines=False)
+        for c in df.columns:
+            table.add_column(c, overflow="fold", max_width=60 if c == "text" else 24)
+        for row in df.itertuples(index=False):
+            table.add_row(*["" if v is None or v != v else str(v)[:19] if k == "date" else str(v)
+                            for k, v in zip(df.columns, row)])
+        out_console.print(table)
+        console.print(f"{len(df)} comment(s)")
+
+
+@app.command()
+def version():
+    """Print voc's version."""
+    from voc import __version__
+
+    out_console.print(__version__)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,227 @@
+"""Pipeline configuration: one validated pydantic model per run.
+
+A pipeline is a YAML file (see ``pipelines/``). Every key can be overridden
+from the command line with ``dotted.key=value`` pairs; values are parsed as
+YAML scalars, so ``input.chunk_size=500`` gives an int and
+``clean.t2s=false`` a bool.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from voc.errors import ConfigError
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnMap(_Strict):
+    """Map the dump's column names onto voc's canonical fields.
+
+    Only ``text`` is required. ``segments`` maps a canonical segment name
+    (an identifier such as ``city``) to a source column.
+    """
+
+    text: str
+    id: str | None = None
+    date: str | None = None
+    channel: str | None = None
+    source: str | None = None
+    nps: str | None = None
+    csat: str | None = None
+    rating: str | None = None
+    segments: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("segments")
+    @classmethod
+    def _segment_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not _IDENT.match(name):
+                raise ValueError(f"segment name {name!r} must be an identifier (letters, digits, _)")
+        return v
+
+
+class InputConfig(_Strict):
+    """Where the dump is and how to read it."""
+
+    path: Path
+    format: Literal["auto", "csv", "tsv", "xlsx", "jsonl", "parquet"] = "auto"
+    encoding: str = "auto"
+    sheet: str | int | None = None
+    chunk_size: int = Field(5000, ge=1)
+    columns: ColumnMap
+    nps_scale: tuple[int, int] = (0, 10)
+    csat_scale: tuple[int, int] = (1, 5)
+    rating_scale: tuple[int, int] = (1, 5)
+
+
+class CleanConfig(_Strict):
+    """Text normalisation and PII masking switches."""
+
+    nfkc: bool = True
+    t2s: bool = True
+    lowercase: bool = True
+    urls: bool = True
+    mentions: bool = True
+    emoji: Literal["signal", "keep", "remove"] = "signal"
+    max_repeat: int = Field(3, ge=1)
+    mask_phone: bool = True
+    mask_id_card: bool = True
+    mask_email: bool = True
+    mask_bank_card: bool = True
+    min_chars: int = Field(1, ge=0)
+    boilerplate_extra: list[str] = Field(default_factory=list)
+
+
+class SegmentConfig(_Strict):
+    """Word segmentation settings."""
+
+    backend: Literal["rjieba", "jieba"] = "rjieba"
+    hmm: bool = True
+    user_dicts: list[Path] = Field(default_factory=list)
+    stopwords: Path | None = None
+    keywords_top_k: int = Field(5, ge=0)
+
+
+class SentimentConfig(_Strict):
+    """Sentiment model: a registered name, a model directory, or ``lexicon``."""
+
+    model: str = "lexicon"
+    neutral_margin: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class TaxonomyRef(_Strict):
+    """A taxonomy (built-in name or YAML path) and the mapper to apply."""
+
+    name: str
+    path: Path | None = None
+    mapper: str = "rules"
+
+
+class OutputConfig(_Strict):
+    """What a run writes."""
+
+    dir: Path = Path("runs/latest")
+    parquet: bool = True
+    overwrite: bool = True
+
+
+class PipelineConfig(_Strict):
+    """One validated configuration for one run."""
+
+    name: str = "pipeline"
+    input: InputConfig
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+    segment: SegmentConfig = Field(default_factory=SegmentConfig)
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
+    taxonomies: list[TaxonomyRef] = Field(
+        default_factory=lambda: [TaxonomyRef(name="rater"), TaxonomyRef(name="touchpoint")]
+    )
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    workers: int = Field(0, ge=0, description="processes; 0 = one per core")
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into a key path and a YAML-parsed value."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. input.chunk_size=1000)")
+    key, raw = item.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {item!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Return ``data`` with each ``dotted.key=value`` override set in place."""
+    for item in overrides:
+        parts, value = parse_override(item)
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                node = node[_list_index(node, part, item)]
+                continue
+            if not isinstance(node.get(part), (dict, list)):
+                node[part] = {}
+            node = node[part]
+        last = parts[-1]
+        if isinstance(node, list):
+            node[_list_index(node, last, item)] = value
+        else:
+            node[last] = value
+    return data
+
+
+def _list_index(node: list, part: str, item: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(f"override {item!r}: {part!r} is not a valid list index")
+    return int(part)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                data: dict | None = None) -> PipelineConfig:
+    """Load, override and validate a pipeline configuration.
+
+    Parameters
+    ----------
+    path : path to a pipeline YAML file, or None when ``data`` is given.
+    overrides : ``dotted.key=value`` strings applied after loading.
+    data : an already-parsed mapping (used instead of ``path``).
+
+    Relative paths inside the file are resolved against the current
+    directory first and then against the YAML file's folder.
+    """
+    base = None
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"pipeline file {p} does not exist; give the path to a YAML file such as pipelines/demo.yaml")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"pipeline file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+        base = p.resolve().parent
+    data = apply_overrides(dict(data or {}), list(overrides or []))
+    try:
+        cfg = PipelineConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise ConfigError(f"invalid pipeline config at '{loc}': {err['msg']}") from None
+    if base is not None:
+        cfg = _resolve_paths(cfg, base)
+    return cfg
+
+
+def _resolve(p: Path | None, base: Path) -> Path | None:
+    if p is None or p.is_absolute() or p.exists():
+        return p
+    cand = base / p
+    return cand if cand.exists() else p
+
+
+def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
+    cfg.input.path = _resolve(cfg.input.path, base)
+    cfg.segment.user_dicts = [_resolve(p, base) for p in cfg.segment.user_dicts]
+    cfg.segment.stopwords = _resolve(cfg.segment.stopwords, base)
+    for t in cfg.taxonomies:
+        t.path = _resolve(t.path, base)
+    return cfg
+
+
+def dump_config(cfg: PipelineConfig) -> str:
+    """The resolved config as YAML (saved next to every run and model)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True, sort_keys=False)

@@ -1,0 +1,177 @@
+"""The batch pipeline: read → map columns → clean → segment → sentiment → categories → store.
+
+Chunks stream from the reader; processing runs in a process pool when the
+input is large, and the main process writes the store and the quarantine
+file. Every input row ends up in ``comments`` or in ``quarantine.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from voc.classify.sentiment import SentimentStage, load_sentiment_model
+from voc.config import PipelineConfig, dump_config
+from voc.errors import ConfigError, VocError
+from voc.io.mapping import check_columns, map_columns, segment_columns
+from voc.io.readers import Rejected, open_reader
+from voc.store.store import QuarantineWriter, RunStore, explode_mentions
+from voc.taxonomy.model import load_taxonomy
+from voc.taxonomy.stage import CategoryStage, load_mapper
+from voc.text.stages import CleanStage, SegmentStage
+
+PARALLEL_MIN_BYTES = 4 << 20
+STORE_NAME = "voc.duckdb"
+
+
+@dataclass
+class RunResult:
+    """What a run did: counts, timings and where its files are."""
+
+    out_dir: str
+    rows_in: int = 0
+    written: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def balanced(self) -> bool:
+        """True when every input row was written or quarantined."""
+        return self.rows_in == self.written + self.quarantined
+
+
+class Processor:
+    """All per-comment stages of a pipeline, built once per process."""
+
+    def __init__(self, cfg: PipelineConfig):
+        self.tax_names = [t.name for t in cfg.taxonomies]
+        mappers = [load_mapper(str(t.path or t.name), t.mapper) for t in cfg.taxonomies]
+        words = sorted({w for t in cfg.taxonomies for w in load_taxonomy(str(t.path or t.name)).all_terms()})
+        self.stages = [
+            CleanStage(cfg.clean),
+            SegmentStage(cfg.segment, words),
+            SentimentStage(load_sentiment_model(cfg.sentiment.model)),
+            *[CategoryStage(n, m) for n, m in zip(self.tax_names, mappers)],
+        ]
+
+    def __call__(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[Rejected]]:
+        """Process a mapped batch; returns comments, mentions and rows emptied by cleaning."""
+        batch = self.stages[0](batch)
+        empty = batch["quality"].eq("empty")
+        rejected = [Rejected("empty after cleaning", "", int(r)) for r in batch.loc[empty, "source_row"]]
+        batch = batch[~empty].reset_index(drop=True)
+        for stage in self.stages[1:]:
+            batch = stage(batch)
+        return batch, explode_mentions(batch, self.tax_names), rejected
+
+
+_WORKER: Processor | None = None
+
+
+def _init_worker(cfg_json: str) -> None:
+    global _WORKER
+    _WORKER = Processor(PipelineConfig.model_validate_json(cfg_json))
+
+
+def _work(batch: pd.DataFrame):
+    return _WORKER(batch)
+
+
+def _n_workers(cfg: PipelineConfig, size: int) -> int:
+    if cfg.workers:
+        return cfg.workers
+    return (os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
+
+
+def _validate_taxonomies(cfg: PipelineConfig) -> None:
+    names = [t.name for t in cfg.taxonomies]
+    if len(set(names)) != len(names):
+        raise ConfigError("two taxonomies share a name; give each entry of 'taxonomies' its own name")
+    for n in names:
+        if not n.isidentifier():
+            raise ConfigError(f"taxonomy name {n!r} must be an identifier (letters, digits, _)")
+
+
+def run_pipeline(cfg: PipelineConfig, progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """Run a pipeline end to end and write its store, Parquet files, quarantine file and resolved config.
+
+    Parameters
+    ----------
+    cfg : the validated configuration.
+    progress : called as ``progress(done, total)`` after each chunk.
+
+    Returns
+    -------
+    RunResult with the row accounting (``rows_in == written + quarantined``).
+    """
+    t0 = time.perf_counter()
+    _validate_taxonomies(cfg)
+    reader = open_reader(cfg.input.path, cfg.input.format, cfg.input.chunk_size, cfg.input.encoding,
+                         cfg.input.sheet)
+    check_columns(reader.columns, cfg.input.columns)
+    out = Path(cfg.output.dir)
+    if out.exists() and any(out.iterdir()) and not cfg.output.overwrite:
+        raise ConfigError(f"output folder {out} is not empty; choose another --out or set output.overwrite=true")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+
+    tax_names = [t.name for t in cfg.taxonomies]
+    store = RunStore(out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
+    quarantine = QuarantineWriter(out / "quarantine.csv")
+    res = RunResult(out_dir=str(out))
+
+    def mapped_chunks():
+        for chunk in reader:
+            res.rows_in += len(chunk.frame) + len(chunk.rejected)
+            quarantine.write(chunk.rejected)
+            mapped, rejected, warns = map_columns(chunk.frame, cfg.input)
+            quarantine.write(rejected)
+            for k, v in warns.items():
+                res.warnings[k] = res.warnings.get(k, 0) + v
+            if len(mapped):
+                yield mapped
+
+    def consume(results):
+        for comments, mentions, rejected in results:
+            store.append(comments, mentions)
+            quarantine.write(rejected)
+            res.written += len(comments)
+            if progress:
+                progress(reader.done, reader.total)
+
+    workers = _n_workers(cfg, Path(cfg.input.path).stat().st_size)
+    try:
+        if workers <= 1:
+            proc = Processor(cfg)
+            consume(proc(b) for b in mapped_chunks())
+        else:
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg.model_dump_json(),)) as pool:
+                consume(pool.imap(_work, mapped_chunks(), chunksize=1))
+        if progress:
+            progress(reader.total, reader.total)
+        if cfg.output.parquet:
+            res.files += [str(p) for p in store.export_parquet(out)]
+    except VocError:
+        store.close()
+        quarantine.close()
+        raise
+    store.close()
+    quarantine.close()
+    res.quarantined = quarantine.count
+    res.reasons = dict(quarantine.reasons)
+    res.seconds = round(time.perf_counter() - t0, 3)
+    res.files = [str(out / STORE_NAME), str(out / "quarantine.csv"), str(out / "config.yaml"), *res.files]
+    summary = {**asdict(res), "balanced": res.balanced}
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    return res

@@ -1,0 +1,146 @@
+"""Query a run's store: filter comments by category, polarity, sentiment, dates, segments and keywords."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from voc.errors import InputError
+
+STORE_NAME = "voc.duckdb"
+DEFAULT_COLUMNS = ["id", "date", "channel", "sentiment", "text"]
+
+
+@dataclass
+class CommentQuery:
+    """Filters for :func:`query_comments`; all are optional and combine with AND.
+
+    ``category`` is ``key`` or ``taxonomy/key``; ``polarity`` applies to that
+    category's mention (or to any mention when no category is given).
+    ``segments`` maps a segment name (``city``) to a value.
+    """
+
+    category: str | None = None
+    polarity: str | None = None
+    sentiment: str | None = None
+    since: str | None = None
+    until: str | None = None
+    segments: dict[str, str] = field(default_factory=dict)
+    keyword: str | None = None
+    channel: str | None = None
+    limit: int | None = 50
+
+
+def store_path(run_dir: str | Path) -> Path:
+    """The DuckDB file of a run folder (or the file itself)."""
+    p = Path(run_dir)
+    f = p / STORE_NAME if p.is_dir() else p
+    if not f.is_file():
+        raise InputError(f"no voc store at {p}; give a run folder written by 'voc run'")
+    return f
+
+
+def connect(run_dir: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a run's store."""
+    return duckdb.connect(str(store_path(run_dir)), read_only=True)
+
+
+def query_comments(run_dir: str | Path, q: CommentQuery) -> pd.DataFrame:
+    """Comments matching ``q``, with their categories, newest first.
+
+    Raises
+    ------
+    InputError
+        For an unknown segment, category or polarity value.
+    """
+    con = connect(run_dir)
+    try:
+        cols = [r[0] for r in con.execute("DESCRIBE comments").fetchall()]
+        where, params = [], []
+        if q.category or q.polarity:
+            sub, sub_params = ["m.comment_id = c.id"], []
+            if q.category:
+                tax, _, key = q.category.rpartition("/")
+                known = {r[0] for r in con.execute("SELECT DISTINCT category FROM mentions").fetchall()}
+                if key not in known and not _category_defined(con, key):
+                    raise InputError(f"no comments mention category {key!r}; known: {', '.join(sorted(known))}")
+                sub.append("m.category = ?")
+                sub_params.append(key)
+                if tax:
+                    sub.append("m.taxonomy = ?")
+                    sub_params.append(tax)
+            if q.polarity:
+                _check_choice("polarity", q.polarity)
+                sub.append("m.polarity = ?")
+                sub_params.append(q.polarity)
+            where.append(f"EXISTS (SELECT 1 FROM mentions m WHERE {' AND '.join(sub)})")
+            params += sub_params
+        if q.sentiment:
+            _check_choice("sentiment", q.sentiment)
+            where.append("c.sentiment = ?")
+            params.append(q.sentiment)
+        if q.since:
+            where.append("c.date >= CAST(? AS TIMESTAMP)")
+            params.append(q.since)
+        if q.until:
+            where.append("c.date < CAST(? AS TIMESTAMP) + INTERVAL 1 DAY")
+            params.append(q.until)
+        for name, value in q.segments.items():
+            col = f"seg_{name}"
+            if col not in cols:
+                segs = [c[4:] for c in cols if c.startswith("seg_")]
+                raise InputError(f"unknown segment {name!r}; this run has: {', '.join(segs) or 'none'}")
+            where.append(f'c."{col}" = ?')
+            params.append(value)
+        if q.channel:
+            where.append("c.channel = ?")
+            params.append(q.channel)
+        if q.keyword:
+            where.append("(c.text LIKE ? OR list_contains(c.keywords, ?))")
+            params += [f"%{q.keyword}%", q.keyword]
+        tax_cols = [c for c in cols if c not in _BASE_COLS and not c.startswith("seg_")]
+        select = ", ".join(f'c."{c}"' for c in DEFAULT_COLUMNS + [c for c in cols if c.startswith("seg_")] + tax_cols)
+        sql = f"SELECT {select} FROM comments c"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY c.date DESC NULLS LAST, c.source_row"
+        if q.limit:
+            sql += f" LIMIT {int(q.limit)}"
+        try:
+            return con.execute(sql, params).df()
+        except duckdb.ConversionException:
+            raise InputError("a date filter is not a valid date; use YYYY-MM-DD") from None
+    finally:
+        con.close()
+
+
+_BASE_COLS = {"id", "source_row", "date", "channel", "source", "nps", "csat", "rating", "text", "quality", "pii",
+              "emojis", "tokens", "keywords", "clauses", "clause_scores", "sentiment", "p_negative", "p_neutral",
+              "p_positive"}
+
+
+def _category_defined(con, key: str) -> bool:
+    """True if ``key`` is a category of a taxonomy used by the run (even with no mentions)."""
+    import yaml
+
+    from voc.taxonomy.model import load_taxonomy
+
+    cfg_path = Path(con.execute("PRAGMA database_list").fetchone()[2]).parent / "config.yaml"
+    if not cfg_path.is_file():
+        return False
+    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    for t in cfg.get("taxonomies", []):
+        try:
+            if key in load_taxonomy(t.get("path") or t["name"]).keys:
+                return True
+        except Exception:
+            continue
+    return False
+
+
+def _check_choice(what: str, value: str) -> None:
+    if value not in ("positive", "neutral", "negative"):
+        raise InputError(f"{what} must be positive, neutral or negative, not {value!r}")

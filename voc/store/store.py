@@ -1,0 +1,112 @@
+"""One DuckDB file per run: ``comments`` (one row each) and ``mentions`` (comment × category × polarity)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from voc.io.readers import Rejected
+from voc.text.pii import mask_pii
+
+STR_LIST = pa.list_(pa.string())
+
+
+def comments_schema(segments: list[str], taxonomies: list[str]) -> pa.Schema:
+    """Arrow schema of the comments table."""
+    fields = [
+        ("id", pa.string()), ("source_row", pa.int64()), ("date", pa.timestamp("us")), ("channel", pa.string()),
+        ("source", pa.string()), ("nps", pa.float64()), ("csat", pa.float64()), ("rating", pa.float64()),
+        *[(s, pa.string()) for s in segments],
+        ("text", pa.string()), ("quality", pa.string()), ("pii", STR_LIST), ("emojis", STR_LIST),
+        ("tokens", STR_LIST), ("keywords", STR_LIST), ("clauses", STR_LIST), ("clause_scores", pa.list_(pa.float64())),
+        ("sentiment", pa.string()), ("p_negative", pa.float64()), ("p_neutral", pa.float64()),
+        ("p_positive", pa.float64()),
+        *[(t, pa.string()) for t in taxonomies],
+    ]
+    return pa.schema(fields)
+
+
+MENTIONS_SCHEMA = pa.schema([
+    ("comment_id", pa.string()), ("taxonomy", pa.string()), ("category", pa.string()), ("stage", pa.string()),
+    ("polarity", pa.string()), ("evidence", pa.string()), ("clause", pa.string()),
+])
+
+
+def explode_mentions(batch: pd.DataFrame, taxonomies: list[str]) -> pd.DataFrame:
+    """One row per comment × taxonomy category from the ``<name>_mentions`` columns."""
+    rows = []
+    for tax in taxonomies:
+        for cid, ms in zip(batch["id"], batch[f"{tax}_mentions"]):
+            for m in ms:
+                rows.append({"comment_id": cid, "taxonomy": tax, **m})
+    return pd.DataFrame(rows, columns=MENTIONS_SCHEMA.names)
+
+
+class RunStore:
+    """Append-only writer of a run's DuckDB store."""
+
+    def __init__(self, path: Path, segments: list[str], taxonomies: list[str]):
+        self.path = Path(path)
+        if self.path.exists():
+            self.path.unlink()
+        self.schema = comments_schema(segments, taxonomies)
+        self.con = duckdb.connect(str(self.path))
+        self.con.execute("SET preserve_insertion_order=true")
+        empty_c = self.schema.empty_table()
+        empty_m = MENTIONS_SCHEMA.empty_table()
+        self.con.execute("CREATE TABLE comments AS SELECT * FROM empty_c")
+        self.con.execute("CREATE TABLE mentions AS SELECT * FROM empty_m")
+
+    def append(self, comments: pd.DataFrame, mentions: pd.DataFrame) -> None:
+        """Insert a processed batch."""
+        c = pa.Table.from_pandas(comments[self.schema.names], schema=self.schema, preserve_index=False)
+        self.con.execute("INSERT INTO comments SELECT * FROM c")
+        if len(mentions):
+            m = pa.Table.from_pandas(mentions[MENTIONS_SCHEMA.names], schema=MENTIONS_SCHEMA, preserve_index=False)
+            self.con.execute("INSERT INTO mentions SELECT * FROM m")
+
+    def export_parquet(self, out_dir: Path) -> list[Path]:
+        """Write ``comments.parquet`` and ``mentions.parquet`` next to the store."""
+        paths = []
+        for table in ("comments", "mentions"):
+            p = Path(out_dir) / f"{table}.parquet"
+            self.con.execute(f"COPY {table} TO '{p.as_posix()}' (FORMAT PARQUET)")
+            paths.append(p)
+        return paths
+
+    def count(self, table: str) -> int:
+        """Rows in a table."""
+        return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def close(self) -> None:
+        """Checkpoint and close."""
+        self.con.execute("CHECKPOINT")
+        self.con.close()
+
+
+class QuarantineWriter:
+    """Stream rejected rows, PII-masked, to a UTF-8-BOM CSV (opens cleanly in Excel) with their reasons."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._f = open(self.path, "w", encoding="utf-8-sig", newline="")
+        self._w = csv.writer(self._f)
+        self._w.writerow(["row", "reason", "raw"])
+        self.count = 0
+        self.reasons: dict[str, int] = {}
+
+    def write(self, items: list[Rejected]) -> None:
+        """Append rejected records."""
+        for r in items:
+            self._w.writerow(["" if r.row is None else r.row, r.reason, mask_pii(r.raw)[0]])
+            key = r.reason.split(":")[0]
+            self.reasons[key] = self.reasons.get(key, 0) + 1
+        self.count += len(items)
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        self._f.close()

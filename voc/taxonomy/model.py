@@ -1,0 +1,129 @@
+"""Taxonomy definitions: categories with names, descriptions, journey stages and lexicons.
+
+The defaults (``rater`` and ``touchpoint``) ship in ``voc/taxonomy/defaults``
+and follow GUIDELINES.md; a user points a pipeline at their own YAML file of
+the same shape.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from voc.errors import ModelError
+
+POLARITIES = ("positive", "neutral", "negative")
+
+
+class Cues(BaseModel):
+    """Phrases that mark a category and fix its polarity."""
+
+    model_config = ConfigDict(extra="forbid")
+    positive: list[str] = Field(default_factory=list)
+    neutral: list[str] = Field(default_factory=list)
+    negative: list[str] = Field(default_factory=list)
+
+
+class JourneyStage(BaseModel):
+    """A group of categories (a customer-journey stage for touchpoints)."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    name: str
+    description: str = ""
+
+
+class Category(BaseModel):
+    """One category of a taxonomy."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    name: str
+    name_en: str = ""
+    description: str = ""
+    stage: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    cues: Cues = Field(default_factory=Cues)
+
+    def all_terms(self) -> list[str]:
+        """Keywords and cue phrases together."""
+        return [*self.keywords, *self.cues.positive, *self.cues.neutral, *self.cues.negative]
+
+
+class Taxonomy(BaseModel):
+    """A named set of categories, optionally grouped into stages."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    title: str = ""
+    description: str = ""
+    stages: list[JourneyStage] = Field(default_factory=list)
+    categories: list[Category]
+
+    @model_validator(mode="after")
+    def _check(self) -> "Taxonomy":
+        keys = [c.key for c in self.categories]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError(f"duplicate category keys: {sorted(dup)}")
+        stage_keys = {s.key for s in self.stages}
+        for c in self.categories:
+            if c.stage is not None and stage_keys and c.stage not in stage_keys:
+                raise ValueError(f"category {c.key!r} names unknown stage {c.stage!r}")
+        return self
+
+    @property
+    def keys(self) -> list[str]:
+        """Category keys in definition order."""
+        return [c.key for c in self.categories]
+
+    def category(self, key: str) -> Category:
+        """The category with ``key``."""
+        for c in self.categories:
+            if c.key == key:
+                return c
+        raise KeyError(key)
+
+    def stage_of(self, key: str) -> str | None:
+        """The stage key of a category."""
+        return self.category(key).stage
+
+    def all_terms(self) -> list[str]:
+        """Every keyword and cue of every category (for the segmenter's user dictionary)."""
+        return sorted({t for c in self.categories for t in c.all_terms()})
+
+
+def builtin_names() -> list[str]:
+    """Names of the bundled taxonomies."""
+    root = resources.files("voc") / "taxonomy" / "defaults"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+@lru_cache(maxsize=32)
+def _load_cached(path: str) -> Taxonomy:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ModelError(f"taxonomy file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    try:
+        return Taxonomy.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise ModelError(f"taxonomy file {p} is invalid at '{loc}': {err['msg']}") from None
+
+
+def load_taxonomy(name_or_path: str | Path) -> Taxonomy:
+    """Load a bundled taxonomy by name (``rater``, ``touchpoint``) or a YAML file by path."""
+    s = str(name_or_path)
+    if s in builtin_names():
+        return _load_cached(str(resources.files("voc") / "taxonomy" / "defaults" / f"{s}.yaml"))
+    p = Path(s)
+    if not p.is_file():
+        raise ModelError(f"taxonomy {s!r} is neither a bundled taxonomy ({', '.join(builtin_names())}) nor a file")
+    return _load_cached(str(p.resolve()))

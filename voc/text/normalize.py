@@ -1,0 +1,127 @@
+"""Chinese text normalisation.
+
+Order matters: NFKC first (full-width digits become ASCII, so PII masking
+sees them), then PII masking, traditional→simplified, URLs and @mentions,
+emoji and emoticons, repeated characters and white space.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import emoji as emoji_lib
+
+from voc.config import CleanConfig
+from voc.text.pii import mask_pii
+
+URL_RE = re.compile(r"(?:https?://|www\.)[^\s\u4e00-\u9fff，。！？]+", re.IGNORECASE)
+MENTION_RE = re.compile(r"@[\w\u4e00-\u9fff-]{1,30}")
+# Emoticons that carry sentiment, longest first so ^_^ wins over ^^.
+EMOTICONS = {
+    "^_^": 1, "^o^": 1, "(^^)": 1, "^^": 1, ":-)": 1, ":)": 1, ":d": 1, "=)": 1, "(*^▽^*)": 1, "o(∩_∩)o": 1,
+    "t_t": -1, "qaq": -1, "orz": -1, ":-(": -1, ":(": -1, "-_-": -1, "-_-||": -1, "= =": -1, "囧": -1,
+}
+_EMOTICON_RE = re.compile("|".join(re.escape(e) for e in sorted(EMOTICONS, key=len, reverse=True)), re.IGNORECASE)
+# Emoji polarity for the common ones in Chinese reviews; others count as 0.
+EMOJI_POLARITY = {
+    **dict.fromkeys("👍😊😀😁😃😄😆😍🥰😘❤💯👏🙏🌟⭐🎉💕😋🤩😎👌💪🌹🙂☺😇🤗", 1),
+    **dict.fromkeys("👎😡😠🤬🤮😤😞😢😭💔😩😫😒🙄😓😰😱🤢💩😑😐😣😖😔☹🙁😿", -1),
+}
+_WS_RE = re.compile(r"\s+")
+_PUNCT_WS_RE = re.compile(r"\s*([,.!?;:，。！？；：、])\s*")
+
+
+@dataclass
+class Cleaned:
+    """The result of cleaning one text."""
+
+    text: str
+    pii: list[str] = field(default_factory=list)
+    emojis: list[str] = field(default_factory=list)
+    emoji_score: float = 0.0
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to simplified Chinese with OpenCC's ``t2s`` conversion."""
+    return _t2s().convert(text) if text else text
+
+
+def squeeze_repeats(text: str, max_repeat: int = 3) -> str:
+    """Cap runs of one repeated non-digit character (and repeated 2-4 character units) at ``max_repeat``.
+
+    Digits are left alone so numbers keep their meaning.
+    """
+    if len(text) <= max_repeat:
+        return text
+    single = re.compile(r"(\D)\1{%d,}" % max_repeat)
+    text = single.sub(lambda m: m.group(1) * max_repeat, text)
+    unit = re.compile(r"(\D{2,4}?)\1{%d,}" % max(max_repeat - 1, 1))
+    return unit.sub(lambda m: m.group(1) * max(max_repeat - 1, 1), text)
+
+
+def extract_emoji(text: str) -> tuple[str, list[str], float]:
+    """Remove emoji and emoticons; return the text, what was found and a polarity score in [-1, 1]."""
+    found: list[str] = []
+    score = 0
+
+    def emo(m: re.Match) -> str:
+        nonlocal score
+        tok = m.group(0)
+        found.append(tok)
+        score += EMOTICONS.get(tok.lower(), 0)
+        return " "
+
+    text = _EMOTICON_RE.sub(emo, text)
+    if emoji_lib.emoji_count(text):
+        for e in emoji_lib.emoji_list(text):
+            found.append(e["emoji"])
+            base = e["emoji"][0]
+            score += EMOJI_POLARITY.get(base, 0)
+        text = emoji_lib.replace_emoji(text, replace=" ")
+    n = len(found)
+    return text, found, (max(-1.0, min(1.0, score / n)) if n else 0.0)
+
+
+class TextCleaner:
+    """Clean raw comments according to a :class:`~voc.config.CleanConfig`."""
+
+    def __init__(self, config: CleanConfig | None = None):
+        self.config = config or CleanConfig()
+
+    def clean(self, text: str) -> Cleaned:
+        """Normalise and mask one text."""
+        c = self.config
+        if c.nfkc:
+            text = unicodedata.normalize("NFKC", text)
+        text, pii = mask_pii(text, c.mask_phone, c.mask_id_card, c.mask_email, c.mask_bank_card)
+        if c.t2s:
+            text = to_simplified(text)
+        if c.urls:
+            text = URL_RE.sub(" ", text)
+        if c.mentions:
+            text = MENTION_RE.sub(" ", text)
+        emojis: list[str] = []
+        score = 0.0
+        if c.emoji != "keep":
+            text, emojis, score = extract_emoji(text)
+            if c.emoji == "remove":
+                emojis, score = [], 0.0
+        if c.lowercase:
+            text = text.lower()
+        text = squeeze_repeats(text, c.max_repeat)
+        text = _PUNCT_WS_RE.sub(r"\1", _WS_RE.sub(" ", text)).strip()
+        return Cleaned(text, pii, emojis, score)
+
+    def clean_many(self, texts: list[str]) -> list[Cleaned]:
+        """Clean a batch of texts."""
+        return [self.clean(t) for t in texts]
