@@ -102,7 +102,7 @@ def test_demo_sample_end_to_end(tmp_path):
     assert res.quarantined >= 2  # the empty texts and the malformed line
     assert any(k.startswith("malformed row") for k in res.reasons)
     c = pd.read_parquet(tmp_path / "demo" / "comments.parquet")
-    assert c["text"].str.contains(r"1[3-9]\d{9}").sum() == 0
+    assert c["text"].str.contains(r"(?<!\d)1[3-9]\d{9}(?!\d)").sum() == 0
     assert (c["quality"] == "boilerplate").sum() >= 5
     m = pd.read_parquet(tmp_path / "demo" / "mentions.parquet")
     from voc.taxonomy.model import load_taxonomy
@@ -150,7 +150,7 @@ def test_cli_user_errors_are_one_sentence(args, msg, csv_utf8, tmp_path, fixture
     r = runner.invoke(app, args)
     assert r.exit_code == 2
     assert msg in r.output and "Traceback" not in r.output
-    assert len([ln for ln in r.output.strip().splitlines() if ln.strip()]) <= 2
+    assert r.output.count("error:") == 1 and "voc run test" not in r.output  # fails before the progress bar
 
 
 def test_help_lists_commands():

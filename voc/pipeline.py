@@ -19,7 +19,7 @@ import pandas as pd
 
 from voc.classify.sentiment import SentimentStage, load_sentiment_model
 from voc.config import PipelineConfig, dump_config
-from voc.errors import ConfigError, VocError
+from voc.errors import ConfigError
 from voc.io.mapping import check_columns, map_columns, segment_columns
 from voc.io.readers import Rejected, open_reader
 from voc.store.store import QuarantineWriter, RunStore, explode_mentions
@@ -102,6 +102,76 @@ def _validate_taxonomies(cfg: PipelineConfig) -> None:
             raise ConfigError(f"taxonomy name {n!r} must be an identifier (letters, digits, _)")
 
 
+class PipelineRun:
+    """A validated run: the constructor checks the input (file, format, encoding, columns) and taxonomies,
+    so user mistakes surface before any work starts; :meth:`execute` does the work."""
+
+    def __init__(self, cfg: PipelineConfig):
+        _validate_taxonomies(cfg)
+        self.cfg = cfg
+        self.reader = open_reader(cfg.input.path, cfg.input.format, cfg.input.chunk_size, cfg.input.encoding,
+                                  cfg.input.sheet)
+        check_columns(self.reader.columns, cfg.input.columns)
+        self.processor = Processor(cfg)  # loads models now, so a bad model spec fails before any work
+        out = Path(cfg.output.dir)
+        if out.exists() and any(out.iterdir()) and not cfg.output.overwrite:
+            raise ConfigError(f"output folder {out} is not empty; choose another --out or set output.overwrite=true")
+
+    def execute(self, progress: Callable[[int, int], None] | None = None) -> RunResult:
+        """Run the pipeline end to end; see :func:`run_pipeline`."""
+        cfg, reader = self.cfg, self.reader
+        t0 = time.perf_counter()
+        out = Path(cfg.output.dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+        tax_names = [t.name for t in cfg.taxonomies]
+        store = RunStore(out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
+        quarantine = QuarantineWriter(out / "quarantine.csv")
+        res = RunResult(out_dir=str(out))
+
+        def mapped_chunks():
+            for chunk in reader:
+                res.rows_in += len(chunk.frame) + len(chunk.rejected)
+                quarantine.write(chunk.rejected)
+                mapped, rejected, warns = map_columns(chunk.frame, cfg.input)
+                quarantine.write(rejected)
+                for k, v in warns.items():
+                    res.warnings[k] = res.warnings.get(k, 0) + v
+                if len(mapped):
+                    yield mapped
+
+        def consume(results):
+            for comments, mentions, rejected in results:
+                store.append(comments, mentions)
+                quarantine.write(rejected)
+                res.written += len(comments)
+                if progress:
+                    progress(reader.done, reader.total)
+
+        workers = _n_workers(cfg, Path(cfg.input.path).stat().st_size)
+        try:
+            if workers <= 1:
+                consume(self.processor(b) for b in mapped_chunks())
+            else:
+                ctx = mp.get_context("spawn")
+                with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg.model_dump_json(),)) as pool:
+                    consume(pool.imap(_work, mapped_chunks(), chunksize=1))
+            if progress:
+                progress(reader.total, reader.total)
+            if cfg.output.parquet:
+                res.files += [str(p) for p in store.export_parquet(out)]
+        finally:
+            store.close()
+            quarantine.close()
+        res.quarantined = quarantine.count
+        res.reasons = dict(quarantine.reasons)
+        res.seconds = round(time.perf_counter() - t0, 3)
+        res.files = [str(out / STORE_NAME), str(out / "quarantine.csv"), str(out / "config.yaml"), *res.files]
+        summary = {**asdict(res), "balanced": res.balanced}
+        (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+        return res
+
+
 def run_pipeline(cfg: PipelineConfig, progress: Callable[[int, int], None] | None = None) -> RunResult:
     """Run a pipeline end to end and write its store, Parquet files, quarantine file and resolved config.
 
@@ -114,64 +184,4 @@ def run_pipeline(cfg: PipelineConfig, progress: Callable[[int, int], None] | Non
     -------
     RunResult with the row accounting (``rows_in == written + quarantined``).
     """
-    t0 = time.perf_counter()
-    _validate_taxonomies(cfg)
-    reader = open_reader(cfg.input.path, cfg.input.format, cfg.input.chunk_size, cfg.input.encoding,
-                         cfg.input.sheet)
-    check_columns(reader.columns, cfg.input.columns)
-    out = Path(cfg.output.dir)
-    if out.exists() and any(out.iterdir()) and not cfg.output.overwrite:
-        raise ConfigError(f"output folder {out} is not empty; choose another --out or set output.overwrite=true")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
-
-    tax_names = [t.name for t in cfg.taxonomies]
-    store = RunStore(out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
-    quarantine = QuarantineWriter(out / "quarantine.csv")
-    res = RunResult(out_dir=str(out))
-
-    def mapped_chunks():
-        for chunk in reader:
-            res.rows_in += len(chunk.frame) + len(chunk.rejected)
-            quarantine.write(chunk.rejected)
-            mapped, rejected, warns = map_columns(chunk.frame, cfg.input)
-            quarantine.write(rejected)
-            for k, v in warns.items():
-                res.warnings[k] = res.warnings.get(k, 0) + v
-            if len(mapped):
-                yield mapped
-
-    def consume(results):
-        for comments, mentions, rejected in results:
-            store.append(comments, mentions)
-            quarantine.write(rejected)
-            res.written += len(comments)
-            if progress:
-                progress(reader.done, reader.total)
-
-    workers = _n_workers(cfg, Path(cfg.input.path).stat().st_size)
-    try:
-        if workers <= 1:
-            proc = Processor(cfg)
-            consume(proc(b) for b in mapped_chunks())
-        else:
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg.model_dump_json(),)) as pool:
-                consume(pool.imap(_work, mapped_chunks(), chunksize=1))
-        if progress:
-            progress(reader.total, reader.total)
-        if cfg.output.parquet:
-            res.files += [str(p) for p in store.export_parquet(out)]
-    except VocError:
-        store.close()
-        quarantine.close()
-        raise
-    store.close()
-    quarantine.close()
-    res.quarantined = quarantine.count
-    res.reasons = dict(quarantine.reasons)
-    res.seconds = round(time.perf_counter() - t0, 3)
-    res.files = [str(out / STORE_NAME), str(out / "quarantine.csv"), str(out / "config.yaml"), *res.files]
-    summary = {**asdict(res), "balanced": res.balanced}
-    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-    return res
+    return PipelineRun(cfg).execute(progress)

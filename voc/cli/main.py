@@ -45,16 +45,17 @@ def run(
 ):
     """Run a pipeline over its input and write the run's store, Parquet files and report."""
     from voc.config import load_config
-    from voc.pipeline import run_pipeline
+    from voc.pipeline import PipelineRun
 
     ov = list(overrides or [])
     if out is not None:
         ov.append(f"output.dir={out}")
     cfg = load_config(pipeline, ov)
+    job = PipelineRun(cfg)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=console, disable=quiet) as bar:
         task = bar.add_task(f"voc run {cfg.name}", total=1)
-        res = run_pipeline(cfg, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        res = job.execute(progress=lambda done, total: bar.update(task, completed=done, total=total))
     rate = res.rows_in / res.seconds if res.seconds else 0.0
     console.print(f"rows in = written + quarantined: [bold]{res.rows_in} = {res.written} + {res.quarantined}[/]"
                   + ("" if res.balanced else "  [bold red](MISMATCH)[/]"))
@@ -102,14 +103,27 @@ def query(
     elif fmt == "json":
         sys.stdout.write(df.to_json(orient="records", force_ascii=False, date_format="iso") + "\n")
     else:
-        table = Table(show_lines=False)
-        for c in df.columns:
-            table.add_column(c, overflow="fold", max_width=60 if c == "text" else 24)
-        for row in df.itertuples(index=False):
-            table.add_row(*["" if v is None or v != v else str(v)[:19] if k == "date" else str(v)
-                            for k, v in zip(df.columns, row)])
-        out_console.print(table)
+        out_console.print(_comments_table(df))
         console.print(f"{len(df)} comment(s)")
+
+
+def _comments_table(df) -> Table:
+    """A compact terminal table: id, date, sentiment, categories and text (CSV/JSON have every column)."""
+    import pandas as pd
+
+    base = {"id", "date", "channel", "sentiment", "text"}
+    label_cols = [c for c in df.columns if c not in base and not c.startswith("seg_")]
+    table = Table(show_lines=False, expand=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("date", no_wrap=True)
+    table.add_column("sentiment", no_wrap=True)
+    table.add_column("categories", ratio=1, overflow="fold")
+    table.add_column("text", ratio=2, overflow="fold")
+    for _, r in df.iterrows():
+        date = "" if pd.isna(r["date"]) else str(r["date"])[:10]
+        cats = "\n".join(p for c in label_cols for p in str(r[c] or "").split(";") if p)
+        table.add_row(str(r["id"]), date, str(r["sentiment"]), cats, str(r["text"]))
+    return table
 
 
 @app.command()
