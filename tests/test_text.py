@@ -108,3 +108,11 @@ def test_stages_add_columns():
     seg = SegmentStage(SegmentConfig())(cleaned.iloc[:2])
     assert seg["clauses"].iloc[0] == ["服务很好", "但是房间有点吵"]
     assert "房间" in seg["tokens"].iloc[0]
+
+
+def test_emoji_gate_covers_every_emoji():
+    import emoji
+
+    from voc.text.normalize import _EMOJI_GATE
+
+    assert [e for e in emoji.EMOJI_DATA if not _EMOJI_GATE.search(e)] == []

@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from voc.text.matcher import PhraseMatcher, negated
 from voc.text.segment import resource_path
 
 CLASSES = np.array(["negative", "neutral", "positive"])
-NEGATORS = ("不是很", "不太", "不怎么", "不够", "并不", "并没有", "从不", "没有", "毫无", "不", "没", "未", "无", "别", "非")
 INTENSIFIERS = ("非常", "特别", "十分", "超级", "相当", "极其", "真的", "太", "很", "超", "巨", "好")
-_NEG_RE = re.compile("(?:" + "|".join(NEGATORS) + r")[\u4e00-\u9fff]{0,2}$")
 _INT_RE = re.compile("(?:" + "|".join(INTENSIFIERS) + ")$")
 
 
@@ -51,8 +50,7 @@ class LexiconSentiment(ClassifierMixin, BaseEstimator):
 
     def _compile(self) -> None:
         self.lexicon_ = load_lexicon(self.lexicon)
-        words = sorted(self.lexicon_, key=len, reverse=True)
-        self.pattern_ = re.compile("|".join(re.escape(w) for w in words))
+        self.matcher_ = PhraseMatcher(self.lexicon_)
         self.classes_ = CLASSES.copy()
 
     def fit(self, X=None, y=None):
@@ -76,22 +74,20 @@ class LexiconSentiment(ClassifierMixin, BaseEstimator):
     def score_text(self, text: str) -> tuple[float, int]:
         """(polarity score, count of neutral words) of one text."""
         score, mild = 0.0, 0
-        for m in self.pattern_.finditer(text):
-            w = self.lexicon_[m.group(0)]
+        for start, _, w in self.matcher_.finditer(text):
             if w == 0:
                 mild += 1
                 continue
-            before = text[max(0, m.start() - 4):m.start()]
-            if _NEG_RE.search(before):
+            if negated(text, start):
                 w = -w * (0.5 if w < 0 else 0.8)
-            elif _INT_RE.search(before):
+            elif _INT_RE.search(text[max(0, start - 2):start]):
                 w *= 1.5
             score += w
         return score, mild
 
     def score_texts(self, X) -> np.ndarray:
         """Array of shape (n, 2): score and neutral-word count per text."""
-        if not hasattr(self, "pattern_"):
+        if not hasattr(self, "matcher_"):
             self._compile()
         return np.array([self.score_text(t or "") for t in X], dtype=float).reshape(-1, 2)
 

@@ -8,14 +8,13 @@ all clauses of a comment are summed per category; a tie is ``neutral``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from voc.classify.lexicon import _NEG_RE
 from voc.taxonomy.model import Taxonomy, load_taxonomy
+from voc.text.matcher import PhraseMatcher, negated
 from voc.text.segment import split_clauses
 
 _SIGN = {"positive": 1, "neutral": 0, "negative": -1}
@@ -61,27 +60,23 @@ class RuleMapper(BaseEstimator):
                     terms.setdefault(cue.lower(), []).append((cat.key, pol))
         self.taxonomy_ = tax
         self.terms_ = terms
-        self.pattern_ = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))) \
-            if terms else None
+        self.matcher_ = PhraseMatcher(terms)
         self.classes_ = np.array(tax.keys)
         return self
 
     def map_clauses(self, clauses: list[str], polarities: list[float]) -> list[Mention]:
         """Mentions of one comment from its clauses and each clause's polarity score in [-1, 1]."""
-        if self.pattern_ is None:
-            return []
         votes: dict[str, float] = {}
         seen: dict[str, list[str]] = {}
         first: dict[str, int] = {}
         for i, (clause, score) in enumerate(zip(clauses, polarities)):
-            for m in self.pattern_.finditer(clause):
-                term = m.group(0)
-                negated = bool(_NEG_RE.search(clause[max(0, m.start() - 4):m.start()]))
-                for cat, pol in self.terms_[term]:
+            for start, term, targets in self.matcher_.finditer(clause):
+                neg = negated(clause, start)
+                for cat, pol in targets:
                     if pol is None:
                         vote = float(np.sign(score)) if abs(score) > 0.15 else 0.0
                     else:
-                        vote = _SIGN[_FLIP[pol] if negated else pol] * CUE_WEIGHT
+                        vote = _SIGN[_FLIP[pol] if neg else pol] * CUE_WEIGHT
                     votes[cat] = votes.get(cat, 0.0) + vote
                     ev = seen.setdefault(cat, [])
                     if term not in ev:
@@ -94,7 +89,7 @@ class RuleMapper(BaseEstimator):
         """Mentions per text; clauses are scored with ``scorer`` (a lexicon model by default)."""
         from voc.classify.lexicon import LexiconSentiment
 
-        if not hasattr(self, "pattern_"):
+        if not hasattr(self, "matcher_"):
             self.fit()
         scorer = scorer or LexiconSentiment().fit()
         out = []

@@ -30,6 +30,9 @@ EMOJI_POLARITY = {
     **dict.fromkeys("👍😊😀😁😃😄😆😍🥰😘❤💯👏🙏🌟⭐🎉💕😋🤩😎👌💪🌹🙂☺😇🤗", 1),
     **dict.fromkeys("👎😡😠🤬🤮😤😞😢😭💔😩😫😒🙄😓😰😱🤢💩😑😐😣😖😔☹🙁😿", -1),
 }
+# Cheap gate before the (slow) emoji tokenizer: pictographs, symbols, dingbats, variation selector, ZWJ.
+_EMOJI_GATE = re.compile("[\U0001F000-\U0001FAFF\u2190-\u21FF\u2300-\u23FF\u2600-\u27BF\u2B00-\u2BFF\u3030\u303D"
+                         "\u3297\u3299\uFE0F\u200D\u20E3\u00A9\u00AE\u203C\u2049\u2122\u2139\u24C2\u25AA-\u25FE\u2934\u2935]")
 _WS_RE = re.compile(r"\s+")
 _PUNCT_WS_RE = re.compile(r"\s*([,.!?;:，。！？；：、])\s*")
 
@@ -82,7 +85,7 @@ def extract_emoji(text: str) -> tuple[str, list[str], float]:
         return " "
 
     text = _EMOTICON_RE.sub(emo, text)
-    if emoji_lib.emoji_count(text):
+    if _EMOJI_GATE.search(text) and emoji_lib.emoji_count(text):
         for e in emoji_lib.emoji_list(text):
             found.append(e["emoji"])
             base = e["emoji"][0]
