@@ -88,7 +88,7 @@ def pipeline_data(path: Path, out: Path, **extra) -> dict:
         "input": {"path": str(path), "chunk_size": 3,
                   "columns": {"text": "内容", "id": "编号", "date": "日期", "channel": "渠道", "nps": "NPS",
                               "segments": {"product_line": "业务线", "city": "城市"}}},
-        "output": {"dir": str(out)},
+        "output": {"dir": str(out), "report": False},
         "workers": 1,
     }
     data.update(extra)

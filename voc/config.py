@@ -112,6 +112,7 @@ class OutputConfig(_Strict):
 
     dir: Path = Path("runs/latest")
     parquet: bool = True
+    report: bool = True
     overwrite: bool = True
 
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 import pandas as pd
 
+from voc.analyze.build import build_analysis
 from voc.classify.sentiment import SentimentStage, load_sentiment_model
 from voc.config import PipelineConfig, dump_config
 from voc.errors import ConfigError
@@ -163,6 +164,11 @@ class PipelineRun:
         finally:
             store.close()
             quarantine.close()
+        build_analysis(out / STORE_NAME, out if cfg.output.parquet else None)
+        if cfg.output.report:
+            from voc.report.html import write_report
+
+            res.files.append(str(write_report(out)))
         res.quarantined = quarantine.count
         res.reasons = dict(quarantine.reasons)
         res.seconds = round(time.perf_counter() - t0, 3)

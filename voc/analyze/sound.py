@@ -79,3 +79,49 @@ def sound_indicators(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         parts.append(sound_table(con, f'c."{seg}"', seg))
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else sound_table(con)
+
+
+def top_phrases(con: duckdb.DuckDBPyConnection, k: int = 5) -> pd.DataFrame:
+    """The ``k`` most frequent opinion phrases per category and polarity."""
+    return con.execute(f"""
+        SELECT taxonomy, category, polarity, phrase, n FROM (
+          SELECT m.taxonomy, m.category, m.polarity, m.phrase, count(*) AS n,
+                 row_number() OVER (PARTITION BY m.taxonomy, m.category, m.polarity
+                                    ORDER BY count(*) DESC, m.phrase) AS r
+          FROM mentions m JOIN comments c ON c.id = m.comment_id
+          WHERE m.phrase <> '' AND c.quality = 'ok'
+          GROUP BY m.taxonomy, m.category, m.polarity, m.phrase)
+        WHERE r <= {int(k)} ORDER BY taxonomy, category, polarity, n DESC, phrase""").df()
+
+
+def top_keywords(con: duckdb.DuckDBPyConnection, k: int = 8) -> pd.DataFrame:
+    """The ``k`` most frequent keywords of the comments that mention each category."""
+    return con.execute(f"""
+        SELECT taxonomy, category, keyword, n FROM (
+          SELECT m.taxonomy, m.category, kw AS keyword, count(DISTINCT c.id) AS n,
+                 row_number() OVER (PARTITION BY m.taxonomy, m.category ORDER BY count(DISTINCT c.id) DESC, kw) AS r
+          FROM (SELECT DISTINCT comment_id, taxonomy, category FROM mentions) m
+          JOIN comments c ON c.id = m.comment_id, unnest(c.keywords) AS t(kw)
+          WHERE c.quality = 'ok'
+          GROUP BY m.taxonomy, m.category, kw)
+        WHERE r <= {int(k)} ORDER BY taxonomy, category, n DESC, keyword""").df()
+
+
+def verbatims(con: duckdb.DuckDBPyConnection, k: int = 3, min_chars: int = 8, max_chars: int = 160) -> pd.DataFrame:
+    """Representative comments per category and polarity (``positive`` and ``negative``).
+
+    Ranked by how sure the sentiment model is of that polarity, among comments of readable length
+    (``min_chars``..``max_chars``); shorter or longer ones are used only when nothing else exists.
+    """
+    return con.execute(f"""
+        SELECT taxonomy, category, polarity, comment_id, text, date, score FROM (
+          SELECT m.taxonomy, m.category, m.polarity, c.id AS comment_id, c.text, c.date,
+                 CASE m.polarity WHEN 'positive' THEN c.p_positive ELSE c.p_negative END AS score,
+                 row_number() OVER (PARTITION BY m.taxonomy, m.category, m.polarity ORDER BY
+                     (length(c.text) BETWEEN {int(min_chars)} AND {int(max_chars)}) DESC,
+                     CASE m.polarity WHEN 'positive' THEN c.p_positive ELSE c.p_negative END DESC, c.id) AS r
+          FROM (SELECT DISTINCT comment_id, taxonomy, category, polarity FROM mentions
+                WHERE polarity IN ('positive', 'negative')) m
+          JOIN comments c ON c.id = m.comment_id
+          WHERE c.quality = 'ok')
+        WHERE r <= {int(k)} ORDER BY taxonomy, category, polarity, r""").df()

@@ -32,7 +32,7 @@ def comments_schema(segments: list[str], taxonomies: list[str]) -> pa.Schema:
 
 MENTIONS_SCHEMA = pa.schema([
     ("comment_id", pa.string()), ("taxonomy", pa.string()), ("category", pa.string()), ("stage", pa.string()),
-    ("polarity", pa.string()), ("evidence", pa.string()), ("clause", pa.string()),
+    ("polarity", pa.string()), ("evidence", pa.string()), ("phrase", pa.string()), ("clause", pa.string()),
 ])
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 
 from voc.errors import ModelError
 from voc.stages import Stage
+from voc.taxonomy.opinion import OpinionExtractor
 from voc.taxonomy.rules import RuleMapper
 
 
@@ -29,26 +30,36 @@ def format_labels(mentions) -> str:
 class CategoryStage(Stage):
     """Add a column named after the taxonomy (GUIDELINES format) and ``<name>_mentions`` (list of dicts).
 
-    Boilerplate, meaningless and empty comments get no categories.
+    Each mention carries its category, journey stage, polarity, evidence words, clause and an opinion
+    phrase (``送餐-太慢``). Boilerplate, meaningless and empty comments get no categories.
     """
 
     name = "categories"
 
-    def __init__(self, name: str, mapper):
+    def __init__(self, name: str, mapper, opinions: OpinionExtractor | None = None):
         self.tax_name = name
         self.mapper = mapper
+        self.opinions = opinions or OpinionExtractor()
+        self.stage_of = {c.key: c.stage for c in mapper.taxonomy_.categories}
+
+    def _map(self, clauses: list[list[str]], scores: list[list[float]]):
+        if hasattr(self.mapper, "map_batch"):
+            return self.mapper.map_batch(clauses, scores)
+        return [self.mapper.map_clauses(c, s) for c, s in zip(clauses, scores)]
+
+    def _mention(self, m, clauses: list[str]) -> dict:
+        clause = clauses[m.clause] if clauses else ""
+        term = m.evidence.split("|")[0]
+        return {"category": m.category, "stage": self.stage_of.get(m.category), "polarity": m.polarity,
+                "evidence": m.evidence, "phrase": self.opinions.phrase(clause, term) if term else "",
+                "clause": clause}
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         out = batch.copy()
-        ok = out["quality"].eq("ok").tolist() if "quality" in out else [True] * len(out)
-        stage_of = {c.key: c.stage for c in self.mapper.taxonomy_.categories}
-        labels, mentions = [], []
-        for keep, clauses, scores in zip(ok, out["clauses"], out["clause_scores"]):
-            ms = self.mapper.map_clauses(list(clauses), list(scores)) if keep else []
-            labels.append(format_labels(ms))
-            mentions.append([{"category": m.category, "stage": stage_of.get(m.category), "polarity": m.polarity,
-                              "evidence": m.evidence, "clause": clauses[m.clause] if clauses else ""}
-                             for m in ms])
-        out[self.tax_name] = labels
-        out[f"{self.tax_name}_mentions"] = mentions
+        ok = out["quality"].eq("ok").to_numpy() if "quality" in out else [True] * len(out)
+        clauses = [list(c) if keep else [] for c, keep in zip(out["clauses"], ok)]
+        scores = [list(s) if keep else [] for s, keep in zip(out["clause_scores"], ok)]
+        found = self._map(clauses, scores)
+        out[self.tax_name] = [format_labels(ms) for ms in found]
+        out[f"{self.tax_name}_mentions"] = [[self._mention(m, cl) for m in ms] for ms, cl in zip(found, clauses)]
         return out

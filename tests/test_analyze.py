@@ -1,0 +1,97 @@
+"""Sound indicators, experience metrics and the HTML report."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from voc.analyze.metrics import mean_ci, nps
+from voc.config import load_config
+from voc.pipeline import run_pipeline
+from voc.report.html import SECTIONS
+from tests.conftest import pipeline_data
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    from pathlib import Path
+
+    out = tmp_path_factory.mktemp("demo") / "run"
+    root = Path(__file__).resolve().parents[1]
+    run_pipeline(load_config(root / "pipelines" / "demo.yaml", [f"output.dir={out}"]))
+    return out
+
+
+def test_nps_and_ci():
+    r = nps([10, 9, 8, 7, 6, 0, None, "x", 11])
+    assert r["n"] == 6 and r["promoters"] == 2 and r["detractors"] == 2 and r["nps"] == 0.0
+    assert r["ci_low"] < 0 < r["ci_high"]
+    big = nps([10] * 600 + [0] * 200 + [8] * 200)
+    assert big["nps"] == 40.0 and 40 - 6 < big["ci_low"] < 40 < big["ci_high"] < 40 + 6
+    assert nps([])["nps"] is None
+    m = mean_ci([4, 5, 3, 4])
+    assert m["mean"] == 4.0 and m["ci_low"] < 4 < m["ci_high"]
+
+
+def test_sound_matches_a_hand_computation(demo_run):
+    con = duckdb.connect(str(demo_run / "voc.duckdb"), read_only=True)
+    c = con.execute("SELECT id, nps, quality, seg_city FROM comments").df()
+    m = con.execute("SELECT DISTINCT comment_id, taxonomy, category, polarity FROM mentions").df()
+    sound = con.execute("SELECT * FROM sound").df()
+    con.close()
+    ok = c[c.quality == "ok"]
+    row = sound[(sound.grouping == "all") & (sound.category == "delivery")].iloc[0]
+    mm = m[(m.category == "delivery") & m.comment_id.isin(ok.id)]
+    assert row.volume == mm.comment_id.nunique() and row.comments == len(ok)
+    assert row.share == pytest.approx(len(mm) / len(ok))
+    net = 100 * ((mm.polarity == "positive").sum() - (mm.polarity == "negative").sum()) / len(mm)
+    assert row.net_sentiment == pytest.approx(net, abs=0.01)
+    ment = ok[ok.id.isin(mm.comment_id)]
+    others = ok[~ok.id.isin(mm.comment_id)]
+    assert row.nps == pytest.approx(nps(ment.nps)["nps"], abs=0.01)
+    assert row.nps_others == pytest.approx(nps(others.nps)["nps"], abs=0.01)
+    # Per segment and per month rows exist and add up to the overall volume.
+    city = sound[(sound.grouping == "seg_city") & (sound.category == "delivery")]
+    assert city.volume.sum() == row.volume
+    assert set(sound.grouping) >= {"all", "month", "seg_city", "seg_product_line"}
+
+
+def test_phrases_keywords_verbatims(demo_run):
+    con = duckdb.connect(str(demo_run / "voc.duckdb"), read_only=True)
+    ph = con.execute("SELECT * FROM phrases").df()
+    vb = con.execute("SELECT * FROM verbatims").df()
+    kw = con.execute("SELECT * FROM category_keywords").df()
+    con.close()
+    assert len(ph) and len(vb) and len(kw)
+    assert set(vb.polarity) <= {"positive", "negative"}
+    assert vb.groupby(["taxonomy", "category", "polarity"]).size().max() <= 3
+    assert ph[ph.phrase.str.contains("-")].shape[0] > 0  # aspect-opinion pairs such as 房间-干净
+
+
+def test_report_is_self_contained_and_complete(demo_run):
+    html = (demo_run / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in html
+    for sid in SECTIONS:
+        assert f'id="{sid}"' in html, sid
+    # plotly.js is inlined; outside that bundle (whose code merely contains URL strings) nothing refers to
+    # any URL at all: no src/href, no CSS import, no link.
+    head, bundle_and_rest = html.split('<script type="text/javascript" id="plotly-js">', 1)
+    bundle, rest = bundle_and_rest.split("</script>", 1)
+    assert len(bundle) > 1_000_000 and "Plotly" in bundle
+    outside = head + rest
+    assert not re.search(r"https?://|src\s*=|href\s*=\s*\"(?!#)|@import|url\(", outside)
+    assert "Plotly.newPlot" in rest
+    for zh in ("客户心声报告", "信赖度", "专业度", "有形度", "同理度", "反应度", "物流配送", "交付"):
+        assert zh in html, zh
+
+
+def test_fixture_run_without_dates_or_nps(tmp_path, csv_utf8):
+    data = pipeline_data(csv_utf8, tmp_path / "r")
+    data["input"]["columns"] = {"text": "内容"}
+    data["output"]["report"] = True
+    res = run_pipeline(load_config(data=data))
+    assert res.balanced and (tmp_path / "r" / "report.html").is_file()

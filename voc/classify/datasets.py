@@ -1,0 +1,119 @@
+"""Loaders for the labelled data in the shared folder beside the project (``../shared``).
+
+The shared folder is read-only input: nothing from it is copied into the
+project. ``$VOC_SHARED_DIR`` points elsewhere when it lives somewhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from voc.errors import InputError
+
+SENTIMENT_DOMAINS = ("hotel", "shopping")
+POLARITIES = ("negative", "neutral", "positive")
+_LABEL_ALIASES = {"0": "negative", "1": "positive", "neg": "negative", "pos": "positive", "neu": "neutral"}
+
+
+def shared_dir() -> Path:
+    """The shared folder: ``$VOC_SHARED_DIR`` if set, else ``<repo root>/../shared``."""
+    env = os.environ.get("VOC_SHARED_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared"
+
+
+def shared_available() -> bool:
+    """Whether the shared labelled data (``<shared>/data``) is present."""
+    return (shared_dir() / "data").is_dir()
+
+
+def _read_csv(path: str | Path, required: Iterable[str]) -> pd.DataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"labelled data file {p} does not exist; set VOC_SHARED_DIR to the shared folder")
+    # keep_default_na=False: a review that reads "NA" or "null" stays text.
+    df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(f"{p} lacks the column(s) {', '.join(missing)}; it needs {', '.join(required)}")
+    return df
+
+
+def _norm_label(s: pd.Series) -> pd.Series:
+    s = s.str.strip().str.lower()
+    return s.map(lambda v: _LABEL_ALIASES.get(v, v))
+
+
+def load_sentiment_csv(path: str | Path) -> pd.DataFrame:
+    """A sentiment file with columns ``text`` and ``label`` (plus ``id``, ``category`` when present).
+
+    Labels are lower-cased; ``0``/``1`` become ``negative``/``positive``.
+    Rows with empty text are dropped.
+    """
+    df = _read_csv(path, ("text", "label"))
+    df["label"] = _norm_label(df["label"])
+    bad = sorted(set(df["label"]) - set(POLARITIES))
+    if bad:
+        raise InputError(f"{path} has labels {bad[:5]} that are not negative/neutral/positive")
+    return df[df["text"].str.strip() != ""].reset_index(drop=True)
+
+
+def load_shared_sentiment(split: str, domains: Iterable[str] = SENTIMENT_DOMAINS) -> pd.DataFrame:
+    """The shared ``{domain}_sentiment_{split}.csv`` files concatenated, with a ``domain`` column.
+
+    Parameters
+    ----------
+    split : ``train`` or ``dev``.
+    domains : which domains to load (``hotel``, ``shopping``).
+    """
+    if isinstance(domains, str):
+        domains = (domains,)
+    parts = []
+    for d in domains:
+        df = load_sentiment_csv(shared_dir() / "data" / f"{d}_sentiment_{split}.csv")
+        df.insert(0, "domain", d)
+        parts.append(df)
+    if not parts:
+        raise InputError("no domain given; pass at least one of " + ", ".join(SENTIMENT_DOMAINS))
+    return pd.concat(parts, ignore_index=True)
+
+
+def parse_labels(cell: str) -> dict[str, str]:
+    """``"key:polarity;key:polarity"`` as ``{key: polarity}``; empty cell → ``{}``."""
+    out: dict[str, str] = {}
+    for part in (cell or "").split(";"):
+        key, sep, pol = part.strip().partition(":")
+        if key.strip():
+            out[key.strip()] = pol.strip().lower() if sep else "neutral"
+    return out
+
+
+def load_category_file(path: str | Path) -> pd.DataFrame:
+    """A labelled category file (``id,text,sentiment,rater,touchpoint``, GUIDELINES.md format).
+
+    Adds ``rater_labels`` and ``touchpoint_labels``: dicts ``{key: polarity}``.
+    """
+    df = _read_csv(path, ("id", "text", "sentiment", "rater", "touchpoint"))
+    df["sentiment"] = _norm_label(df["sentiment"])
+    df["rater_labels"] = df["rater"].map(parse_labels)
+    df["touchpoint_labels"] = df["touchpoint"].map(parse_labels)
+    return df
+
+
+def hash_split(ids: Iterable, frac: float = 0.5, seed: int = 0) -> np.ndarray:
+    """Boolean mask, True for about ``frac`` of ``ids``, stable across runs and machines.
+
+    Each id is hashed (BLAKE2b of ``"{seed}:{id}"``) to a number in [0, 1).
+    """
+    def u(i) -> float:
+        h = hashlib.blake2b(f"{seed}:{i}".encode("utf-8"), digest_size=8).digest()
+        return int.from_bytes(h, "big") / 2.0**64
+
+    return np.fromiter((u(i) < frac for i in ids), dtype=bool)
