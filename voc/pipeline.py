@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,12 +24,12 @@ from voc.config import PipelineConfig, dump_config
 from voc.errors import ConfigError
 from voc.io.mapping import check_columns, map_columns, segment_columns
 from voc.io.readers import Rejected, open_reader
-from voc.store.store import QuarantineWriter, RunStore, explode_mentions
+from voc.store.store import PartWriter, QuarantineWriter, RunStore, explode_mentions
 from voc.taxonomy.model import load_taxonomy
 from voc.taxonomy.stage import CategoryStage, load_mapper
 from voc.text.stages import CleanStage, SegmentStage
 
-PARALLEL_MIN_BYTES = 4 << 20
+PARALLEL_MIN_BYTES = 2 << 20
 STORE_NAME = "voc.duckdb"
 
 
@@ -55,6 +56,7 @@ class Processor:
     """All per-comment stages of a pipeline, built once per process."""
 
     def __init__(self, cfg: PipelineConfig):
+        self.cfg = cfg
         self.tax_names = [t.name for t in cfg.taxonomies]
         mappers = [load_mapper(str(t.path or t.name), t.mapper) for t in cfg.taxonomies]
         words = sorted({w for t in cfg.taxonomies for w in load_taxonomy(str(t.path or t.name)).all_terms()})
@@ -75,6 +77,13 @@ class Processor:
             batch = stage(batch)
         return batch, explode_mentions(batch, self.tax_names), rejected
 
+    def process_to_parts(self, index: int, batch: pd.DataFrame, parts_dir: str) -> tuple[int, list[Rejected]]:
+        """Process a batch and write it as Parquet part ``index``; returns rows written and rows rejected."""
+        comments, mentions, rejected = self(batch)
+        PartWriter(Path(parts_dir), segment_columns(self.cfg.input.columns), self.tax_names).write(
+            index, comments, mentions)
+        return len(comments), rejected
+
 
 _WORKER: Processor | None = None
 
@@ -84,8 +93,8 @@ def _init_worker(cfg_json: str) -> None:
     _WORKER = Processor(PipelineConfig.model_validate_json(cfg_json))
 
 
-def _work(batch: pd.DataFrame):
-    return _WORKER(batch)
+def _work(job: tuple[int, pd.DataFrame, str]) -> tuple[int, list[Rejected]]:
+    return _WORKER.process_to_parts(*job)
 
 
 def _n_workers(cfg: PipelineConfig, size: int) -> int:
@@ -114,6 +123,7 @@ class PipelineRun:
                                   cfg.input.sheet)
         check_columns(self.reader.columns, cfg.input.columns)
         self.processor = Processor(cfg)  # loads models now, so a bad model spec fails before any work
+        self.workers = _n_workers(cfg, Path(cfg.input.path).stat().st_size)
         out = Path(cfg.output.dir)
         if out.exists() and any(out.iterdir()) and not cfg.output.overwrite:
             raise ConfigError(f"output folder {out} is not empty; choose another --out or set output.overwrite=true")
@@ -130,8 +140,12 @@ class PipelineRun:
         quarantine = QuarantineWriter(out / "quarantine.csv")
         res = RunResult(out_dir=str(out))
 
-        def mapped_chunks():
-            for chunk in reader:
+        parts = out / "_parts"
+        shutil.rmtree(parts, ignore_errors=True)
+        parts.mkdir()
+
+        def jobs():
+            for i, chunk in enumerate(reader):
                 res.rows_in += len(chunk.frame) + len(chunk.rejected)
                 quarantine.write(chunk.rejected)
                 mapped, rejected, warns = map_columns(chunk.frame, cfg.input)
@@ -139,24 +153,23 @@ class PipelineRun:
                 for k, v in warns.items():
                     res.warnings[k] = res.warnings.get(k, 0) + v
                 if len(mapped):
-                    yield mapped
+                    yield i, mapped, str(parts)
 
         def consume(results):
-            for comments, mentions, rejected in results:
-                store.append(comments, mentions)
+            for written, rejected in results:
                 quarantine.write(rejected)
-                res.written += len(comments)
+                res.written += written
                 if progress:
                     progress(reader.done, reader.total)
 
-        workers = _n_workers(cfg, Path(cfg.input.path).stat().st_size)
         try:
-            if workers <= 1:
-                consume(self.processor(b) for b in mapped_chunks())
+            if self.workers <= 1:
+                consume(self.processor.process_to_parts(*job) for job in jobs())
             else:
                 ctx = mp.get_context("spawn")
-                with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg.model_dump_json(),)) as pool:
-                    consume(pool.imap(_work, mapped_chunks(), chunksize=1))
+                with ctx.Pool(self.workers, initializer=_init_worker, initargs=(cfg.model_dump_json(),)) as pool:
+                    consume(pool.imap(_work, jobs(), chunksize=1))
+            store.load_parts(parts)
             if progress:
                 progress(reader.total, reader.total)
             if cfg.output.parquet:
@@ -164,6 +177,7 @@ class PipelineRun:
         finally:
             store.close()
             quarantine.close()
+            shutil.rmtree(parts, ignore_errors=True)
         build_analysis(out / STORE_NAME, out if cfg.output.parquet else None)
         if cfg.output.report:
             from voc.report.html import write_report

@@ -127,6 +127,28 @@ def _comments_table(df) -> Table:
 
 
 @app.command()
+@friendly
+def bench(
+    n: int = typer.Option(50_000, "--n", help="Rows in the generated dump."),
+    pipeline: Optional[Path] = typer.Option(None, help="Pipeline YAML (default: pipelines/demo.yaml)."),
+    workers: int = typer.Option(0, help="Processes for the end-to-end run (0 = automatic)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Benchmark throughput (per stage and end to end) and peak memory on an N-row dump of the sample."""
+    from voc.bench import run_bench
+
+    with console.status(f"benchmarking {n:,} rows"):
+        res = run_bench(n, pipeline, workers)
+    if as_json:
+        sys.stdout.write(json.dumps(res) + "\n")
+        return
+    table = Table("metric", "value")
+    for k, v in res.items():
+        table.add_row(k, f"{v:,}" if isinstance(v, (int, float)) else str(v))
+    out_console.print(table)
+
+
+@app.command()
 def version():
     """Print voc's version."""
     from voc import __version__

@@ -46,8 +46,25 @@ def explode_mentions(batch: pd.DataFrame, taxonomies: list[str]) -> pd.DataFrame
     return pd.DataFrame(rows, columns=MENTIONS_SCHEMA.names)
 
 
+class PartWriter:
+    """Write one processed batch as numbered Parquet parts (run by the worker that processed it)."""
+
+    def __init__(self, parts_dir: Path, segments: list[str], taxonomies: list[str]):
+        self.dir = Path(parts_dir)
+        self.schema = comments_schema(segments, taxonomies)
+
+    def write(self, index: int, comments: pd.DataFrame, mentions: pd.DataFrame) -> None:
+        """Write ``comments-INDEX.parquet`` and ``mentions-INDEX.parquet``."""
+        import pyarrow.parquet as pq
+
+        c = pa.Table.from_pandas(comments[self.schema.names], schema=self.schema, preserve_index=False)
+        m = pa.Table.from_pandas(mentions[MENTIONS_SCHEMA.names], schema=MENTIONS_SCHEMA, preserve_index=False)
+        pq.write_table(c, self.dir / f"comments-{index:07d}.parquet")
+        pq.write_table(m, self.dir / f"mentions-{index:07d}.parquet")
+
+
 class RunStore:
-    """Append-only writer of a run's DuckDB store."""
+    """A run's DuckDB store, built from the Parquet parts the workers wrote, in input order."""
 
     def __init__(self, path: Path, segments: list[str], taxonomies: list[str]):
         self.path = Path(path)
@@ -56,18 +73,18 @@ class RunStore:
         self.schema = comments_schema(segments, taxonomies)
         self.con = duckdb.connect(str(self.path))
         self.con.execute("SET preserve_insertion_order=true")
-        empty_c = self.schema.empty_table()
-        empty_m = MENTIONS_SCHEMA.empty_table()
+        empty_c = self.schema.empty_table()  # noqa: F841 (read by DuckDB)
+        empty_m = MENTIONS_SCHEMA.empty_table()  # noqa: F841
         self.con.execute("CREATE TABLE comments AS SELECT * FROM empty_c")
         self.con.execute("CREATE TABLE mentions AS SELECT * FROM empty_m")
 
-    def append(self, comments: pd.DataFrame, mentions: pd.DataFrame) -> None:
-        """Insert a processed batch."""
-        c = pa.Table.from_pandas(comments[self.schema.names], schema=self.schema, preserve_index=False)
-        self.con.execute("INSERT INTO comments SELECT * FROM c")
-        if len(mentions):
-            m = pa.Table.from_pandas(mentions[MENTIONS_SCHEMA.names], schema=MENTIONS_SCHEMA, preserve_index=False)
-            self.con.execute("INSERT INTO mentions SELECT * FROM m")
+    def load_parts(self, parts_dir: Path) -> None:
+        """Insert every part of ``parts_dir`` (sorted by batch number) into the tables."""
+        for table in ("comments", "mentions"):
+            files = sorted(Path(parts_dir).glob(f"{table}-*.parquet"))
+            if files:
+                self.con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet(?)",
+                                 [[f.as_posix() for f in files]])
 
     def export_parquet(self, out_dir: Path) -> list[Path]:
         """Write ``comments.parquet`` and ``mentions.parquet`` next to the store."""

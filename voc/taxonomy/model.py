@@ -107,7 +107,8 @@ def builtin_names() -> list[str]:
 def _load_cached(path: str) -> Taxonomy:
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=loader)
     except yaml.YAMLError as e:
         raise ModelError(f"taxonomy file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
     try:
