@@ -126,6 +126,35 @@ def _comments_table(df) -> Table:
     return table
 
 
+@app.command("eval")
+@friendly
+def eval_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="Model name or folder; 'lexicon' or 'rules' for the rules."),
+    data: Path = typer.Option(..., "--data", "-d", help="Labelled CSV: text,label or the GUIDELINES format."),
+    task: str = typer.Option(..., "--task", "-t", help="sentiment, rater or touchpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+):
+    """Evaluate a model on a labelled file: per-class precision/recall/F1 (and a confusion matrix)."""
+    from voc.classify.evaluate import run_eval
+
+    res = run_eval(task, model, data)
+    if as_json:
+        sys.stdout.write(json.dumps(res, ensure_ascii=False) + "\n")
+        return
+    head = [f"{k} {res[k]}" for k in ("n", "accuracy", "micro_f1", "macro_f1", "polarity_accuracy", "docs_per_s")
+            if res.get(k) is not None]
+    out_console.print(f"[bold]{task}[/] · {model} · " + " · ".join(head))
+    table = Table("class", "precision", "recall", "f1", "support")
+    for name, m in res["per_class"].items():
+        table.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    out_console.print(table)
+    if "confusion" in res:
+        cm = Table("gold \\ predicted", *res["labels"], title="confusion matrix")
+        for lab, row in zip(res["labels"], res["confusion"]):
+            cm.add_row(lab, *[str(v) for v in row])
+        out_console.print(cm)
+
+
 @app.command()
 @friendly
 def bench(

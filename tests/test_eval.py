@@ -1,0 +1,73 @@
+"""voc eval: sentiment evaluation (binary and 3-class), JSON output and error paths."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from voc.classify.evaluate import evaluate_sentiment, load_sentiment_file, run_eval
+from voc.classify.lexicon import LexiconSentiment
+from voc.cli.main import app
+from voc.errors import InputError
+
+runner = CliRunner()
+ROWS = [
+    ("房间很干净，服务也好", "positive"), ("送餐太慢了，等了一个小时", "negative"), ("质量不错，推荐购买", "positive"),
+    ("客服态度恶劣，再也不买了", "negative"), ("一般般吧", "neutral"), ("默认好评", "neutral"),
+]
+
+
+@pytest.fixture()
+def sent_file(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in ROWS), encoding="utf-8")
+    return p
+
+
+@pytest.fixture()
+def binary_file(tmp_path):
+    p = tmp_path / "b.csv"
+    p.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in ROWS if lab != "neutral"), encoding="utf-8")
+    return p
+
+
+def test_three_class(sent_file):
+    res = evaluate_sentiment(LexiconSentiment().fit(), load_sentiment_file(sent_file))
+    assert res["mode"] == "3-class" and res["labels"] == ["negative", "neutral", "positive"]
+    assert res["n"] == 6 and 0 <= res["accuracy"] <= 1 and len(res["confusion"]) == 3
+    assert sum(map(sum, res["confusion"])) == 6
+    assert res["per_class"]["neutral"]["support"] == 2
+
+
+def test_binary_gold_uses_positive_vs_negative(binary_file):
+    res = evaluate_sentiment(LexiconSentiment().fit(), load_sentiment_file(binary_file))
+    assert res["mode"].startswith("binary") and res["labels"] == ["negative", "positive"]
+    assert res["accuracy"] == 1.0
+
+
+def test_cli_json_is_exactly_one_object(sent_file):
+    r = runner.invoke(app, ["eval", "--model", "lexicon", "--data", str(sent_file), "--task", "sentiment", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    for k in ("n", "accuracy", "macro_f1", "docs_per_s"):
+        assert k in res
+    r = runner.invoke(app, ["eval", "-m", "lexicon", "-d", str(sent_file), "-t", "sentiment"])
+    assert r.exit_code == 0 and "confusion matrix" in r.stdout and "precision" in r.stdout
+
+
+def test_errors(tmp_path, sent_file):
+    with pytest.raises(InputError, match="does not exist"):
+        load_sentiment_file(tmp_path / "none.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("review,label\n好,positive\n", encoding="utf-8")
+    with pytest.raises(InputError, match="lacks column"):
+        load_sentiment_file(bad)
+    bad.write_text("text,label\n好,good\n", encoding="utf-8")
+    with pytest.raises(InputError, match="labels"):
+        load_sentiment_file(bad)
+    with pytest.raises(InputError, match="unknown task"):
+        run_eval("emotion", "lexicon", sent_file)
+    r = runner.invoke(app, ["eval", "-m", "no-such-model", "-d", str(sent_file), "-t", "sentiment"])
+    assert r.exit_code == 2 and "error:" in r.output and "Traceback" not in r.output

@@ -1,0 +1,89 @@
+"""Evaluate models the way the pipeline runs them, for ``voc eval``.
+
+Sentiment files have columns ``text,label`` (labels ``positive``/``neutral``/``negative``). When the gold
+labels are only positive and negative, predictions are compared on positive vs negative: the argmax over
+those two probabilities, so a binary benchmark is not penalised for the model's neutral class.
+Category files follow GUIDELINES.md (``id,text,sentiment,rater,touchpoint``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from voc.classify.sentiment import LABELS, SentimentStage, load_sentiment_model
+from voc.errors import InputError
+from voc.text.stages import CleanStage
+
+TASKS = ("sentiment", "rater", "touchpoint")
+
+
+def load_sentiment_file(path: str | Path) -> pd.DataFrame:
+    """A ``text,label`` CSV (UTF-8); other columns are kept."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"evaluation file {p} does not exist")
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    missing = {"text", "label"} - set(df.columns)
+    if missing:
+        raise InputError(f"{p.name} lacks column(s) {', '.join(sorted(missing))}; sentiment files need text,label")
+    bad = set(df["label"]) - set(LABELS)
+    if bad:
+        raise InputError(f"{p.name} has labels {sorted(bad)[:5]}; use positive, neutral or negative")
+    return df
+
+
+def predict_sentiment(model, texts: list[str]) -> np.ndarray:
+    """Probabilities (negative, neutral, positive) through the pipeline's clean and sentiment stages."""
+    batch = CleanStage()(pd.DataFrame({"text": texts}))
+    batch.loc[batch["quality"] == "empty", "quality"] = "meaningless"
+    out = SentimentStage(model)(batch)
+    return out[["p_negative", "p_neutral", "p_positive"]].to_numpy()
+
+
+def evaluate_sentiment(model, df: pd.DataFrame) -> dict:
+    """Accuracy, macro-F1, per-class scores and the confusion matrix of a sentiment model on ``df``."""
+    if df.empty:
+        raise InputError("the evaluation file has no rows")
+    t = time.perf_counter()
+    proba = predict_sentiment(model, df["text"].tolist())
+    secs = time.perf_counter() - t
+    gold = df["label"].to_numpy()
+    binary = set(gold) <= {"positive", "negative"}
+    if binary:
+        pred = np.where(proba[:, 2] >= proba[:, 0], "positive", "negative")
+        labels = ["negative", "positive"]
+    else:
+        pred = np.array(LABELS)[proba.argmax(axis=1)]
+        labels = list(LABELS)
+    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
+    return {
+        "task": "sentiment",
+        "n": int(len(df)),
+        "mode": "binary (argmax of positive vs negative)" if binary else "3-class",
+        "accuracy": round(float(accuracy_score(gold, pred)), 4),
+        "macro_f1": round(float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)), 4),
+        "per_class": {lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
+                            "f1": round(float(f[i]), 4), "support": int(s[i])} for i, lab in enumerate(labels)},
+        "labels": labels,
+        "confusion": confusion_matrix(gold, pred, labels=labels).tolist(),
+        "docs_per_s": round(len(df) / secs, 1) if secs else None,
+    }
+
+
+def run_eval(task: str, model: str, data: str | Path) -> dict:
+    """Evaluate ``model`` (a name, folder, ``lexicon`` or ``rules``) on a labelled file for ``task``."""
+    if task not in TASKS:
+        raise InputError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    if task == "sentiment":
+        return {"model": model, **evaluate_sentiment(load_sentiment_model(model), load_sentiment_file(data))}
+    from voc.taxonomy.evaluate import evaluate_mapper, load_gold
+    from voc.taxonomy.stage import load_mapper
+
+    gold = load_gold(data)
+    mapper = load_mapper(task, model)
+    return {"model": model, "task": task, **evaluate_mapper(mapper, gold, task)}
