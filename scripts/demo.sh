@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 voc run pipelines/demo.yaml --out runs/demo
 voc query runs/demo --category delivery --polarity negative --limit 5
+echo "Report: runs/demo/report.html (open it in a browser; it works offline)"

@@ -1,0 +1,39 @@
+"""Save a trained model as a registry folder: weights (skops), meta, resolved config, metrics, model card."""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from voc import __version__
+
+
+def save_model_folder(folder: str | Path, model, meta: dict, config: dict, metrics: dict, card: str) -> Path:
+    """Write a model folder that :func:`voc.classify.registry.load_model` can load.
+
+    Parameters
+    ----------
+    folder : the folder to (re)write.
+    model : a fitted estimator; saved with skops.
+    meta : task, backend, labels and anything else the loader needs (``format`` is set to ``skops``).
+    config : the resolved training configuration (hyper-parameters, data files, seed).
+    metrics : evaluation figures.
+    card : the model card body in Markdown.
+    """
+    import skops.io as sio
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sio.dump(model, folder / "model.skops")
+    meta = {"format": "skops", "voc_version": __version__, "python": platform.python_version(),
+            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **meta}
+    (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False),
+                                        encoding="utf-8")
+    (folder / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+    (folder / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+    return folder
