@@ -126,6 +126,48 @@ def _comments_table(df) -> Table:
     return table
 
 
+@app.command()
+@friendly
+def train(
+    task: str = typer.Option(..., "--task", "-t", help="sentiment, rater or touchpoint."),
+    data: list[Path] = typer.Option(..., "--data", "-d", help="Training CSV (repeatable)."),
+    backend: str = typer.Option("tfidf", "--backend", "-b", help="tfidf (the transformer backend is not built yet)."),
+    dev: Optional[list[Path]] = typer.Option(None, "--dev", help="Evaluation CSV (repeatable)."),
+    neutral_data: Optional[Path] = typer.Option(None, "--neutral-data",
+                                                help="Sentiment: GUIDELINES-format file with 3-class labels."),
+    unlabelled: Optional[list[Path]] = typer.Option(None, "--unlabelled",
+                                                    help="Categories: texts for weak labels (repeatable)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model folder to write, e.g. models/my-sentiment."),
+    seed: int = typer.Option(0, help="Random seed."),
+    params: Optional[list[str]] = typer.Argument(None, help="Hyper-parameters: name=value ..."),
+):
+    """Train a model on labelled comments and write it as a model folder with metrics and a model card."""
+    from voc.config import parse_override
+    from voc.errors import ConfigError
+
+    if backend != "tfidf":
+        raise ConfigError(f"backend {backend!r} is not available yet; use --backend tfidf")
+    hp = {}
+    for item in params or []:
+        keys, value = parse_override(item)
+        hp[".".join(keys)] = tuple(value) if isinstance(value, list) else value
+    command = "voc " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("voc") else ""
+    with console.status(f"training {task} ({backend})"):
+        if task == "sentiment":
+            from voc.classify.train import train_sentiment
+
+            _, metrics = train_sentiment(list(data), list(dev or []), neutral_data, out, seed, hp, command)
+        elif task in ("rater", "touchpoint"):
+            from voc.taxonomy.train import train_category_model
+
+            _, metrics = train_category_model(task, gold_path=data[0], unlabelled_paths=list(unlabelled or []),
+                                              out_dir=out, seed=seed, **hp)
+        else:
+            raise ConfigError(f"unknown task {task!r}; use sentiment, rater or touchpoint")
+    out_console.print_json(json.dumps(metrics, ensure_ascii=False, default=str))
+    console.print(f"model written to {out}")
+
+
 @app.command("eval")
 @friendly
 def eval_cmd(
