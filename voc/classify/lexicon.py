@@ -53,6 +53,16 @@ class LexiconSentiment(ClassifierMixin, BaseEstimator):
         self.matcher_ = PhraseMatcher(self.lexicon_)
         self.classes_ = CLASSES.copy()
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("matcher_", None)  # the automaton is rebuilt from lexicon_ on load (safe formats only)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "lexicon_" in state:
+            self.matcher_ = PhraseMatcher(self.lexicon_)
+
     def fit(self, X=None, y=None):
         """Compile the lexicon; with labels, pick ``scale`` and ``neutral_bias`` by accuracy."""
         self._compile()

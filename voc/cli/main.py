@@ -156,7 +156,8 @@ def train(
         if task == "sentiment":
             from voc.classify.train import train_sentiment
 
-            _, metrics = train_sentiment(list(data), list(dev or []), neutral_data, out, seed, hp, command)
+            lw = float(hp.pop("lexicon_weight", 0.25))
+            _, metrics = train_sentiment(list(data), list(dev or []), neutral_data, out, seed, hp, command, lw)
         elif task in ("rater", "touchpoint"):
             from voc.taxonomy.train import train_category_model
 

@@ -1,0 +1,61 @@
+"""Blend a trained sentiment model with the lexicon model, for robustness on unseen domains.
+
+A bag-of-n-grams model trained on hotel and shopping reviews is confident in its own domains and brittle
+elsewhere (food delivery, services); the lexicon is domain-neutral. Averaging their probabilities with a
+small lexicon weight costs about one point in-domain and gained about six points of accuracy on the
+bundled sample's hotel / e-commerce / food-delivery comments (see the model card).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+
+from voc.classify.lexicon import CLASSES, LexiconSentiment
+
+
+class LexiconBlend(ClassifierMixin, BaseEstimator):
+    """``(1 - lexicon_weight) * model + lexicon_weight * lexicon`` over (negative, neutral, positive).
+
+    Parameters
+    ----------
+    model : a sentiment estimator with ``predict_proba`` over negative/neutral/positive.
+    lexicon_weight : weight of :class:`~voc.classify.lexicon.LexiconSentiment` in [0, 1].
+    """
+
+    def __init__(self, model=None, lexicon_weight: float = 0.25):
+        self.model = model
+        self.lexicon_weight = lexicon_weight
+
+    def fit(self, X, y):
+        """Fit a clone of ``model`` on ``(X, y)``; the lexicon needs no data."""
+        self.model_ = clone(self.model).fit(X, y)
+        return self._finish()
+
+    @classmethod
+    def from_fitted(cls, model, lexicon_weight: float = 0.25) -> "LexiconBlend":
+        """Wrap an already fitted model."""
+        blend = cls(model, lexicon_weight)
+        blend.model_ = model
+        return blend._finish()
+
+    def _finish(self) -> "LexiconBlend":
+        self.lexicon_ = LexiconSentiment().fit()
+        self.classes_ = CLASSES.copy()
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Blended probabilities over ``classes_``."""
+        X = list(X)
+        w = self.lexicon_weight
+        a = _aligned(self.model_, self.model_.predict_proba(X))
+        return a if w == 0 else (1 - w) * a + w * self.lexicon_.predict_proba(X)
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class per text."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _aligned(model, proba: np.ndarray) -> np.ndarray:
+    classes = [str(c) for c in model.classes_]
+    return np.stack([proba[:, classes.index(c)] if c in classes else np.zeros(len(proba)) for c in CLASSES], 1)
