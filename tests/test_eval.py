@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -71,3 +72,22 @@ def test_errors(tmp_path, sent_file):
         run_eval("emotion", "lexicon", sent_file)
     r = runner.invoke(app, ["eval", "-m", "no-such-model", "-d", str(sent_file), "-t", "sentiment"])
     assert r.exit_code == 2 and "error:" in r.output and "Traceback" not in r.output
+
+
+def test_train_blend_round_trip(tmp_path, sent_file):
+    from voc.classify.registry import load_model
+    from voc.classify.train import train_sentiment
+
+    rows = [("房间很干净，服务很好", "positive"), ("前台热情，位置方便", "positive"), ("味道不错，推荐", "positive"),
+            ("物流很快，包装完好", "positive"), ("送餐太慢，菜都凉了", "negative"), ("客服不回复，差评", "negative"),
+            ("房间有异味，隔音差", "negative"), ("发错货了，很失望", "negative")] * 3
+    train = tmp_path / "train.csv"
+    train.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows), encoding="utf-8")
+    model, metrics = train_sentiment([train], [sent_file], out=tmp_path / "m", params={"min_df": 1, "cv": 2})
+    assert {"model.skops", "meta.json", "config.yaml", "metrics.json", "MODEL_CARD.md"} <= {
+        p.name for p in (tmp_path / "m").iterdir()}
+    loaded = load_model(str(tmp_path / "m"))
+    X = ["房间干净", "送餐太慢了", "一般"]
+    assert np.allclose(loaded.predict_proba(X), model.predict_proba(X))
+    assert list(loaded.classes_) == ["negative", "neutral", "positive"]
+    assert metrics["dev"]["s.csv"]["n"] == 6
