@@ -9,7 +9,7 @@ from sklearn.base import clone
 
 from voc.classify.datasets import hash_split, load_category_file, load_shared_sentiment, shared_available, shared_dir
 from voc.classify.registry import TRUSTED_PREFIXES
-from voc.classify.tfidf import CLASSES, NgramTfidfVectorizer, TfidfSentiment
+from voc.classify.tfidf import NgramTfidfVectorizer, TfidfSentiment, macro_f1
 from voc.errors import InputError
 
 POS = ["质量很好，非常满意", "物流很快，包装完好", "味道不错，下次还买", "服务态度很好，很热情", "房间干净，位置方便",
@@ -112,22 +112,41 @@ def test_datasets_helpers(tmp_path, monkeypatch):
         load_shared_sentiment("train")
 
 
-@pytest.mark.slow
-def test_targets_on_shared_data():
+def _shared_model_and_data():
     if not shared_available():
         pytest.skip(f"../shared/data not found: {shared_dir() / 'data'} (set VOC_SHARED_DIR)")
     cat = load_category_file(shared_dir() / "data" / "category_dev.csv")
     train = load_shared_sentiment("train")
     train = train[~train["id"].isin(cat["id"])]  # category_dev comments also sit in the train files
     dev = load_shared_sentiment("dev")
-    m = TfidfSentiment().fit(train["text"].tolist(), train["label"].tolist())
-    s = m.decision_function(dev["text"].tolist())
-    ok = (s > 0) == (dev["label"] == "positive").to_numpy()
+    model = TfidfSentiment().fit(train["text"].tolist(), train["label"].tolist())
+    ok = (model.decision_function(dev["text"].tolist()) > 0) == (dev["label"] == "positive").to_numpy()
+    return model, cat, dev, ok
+
+
+@pytest.fixture(scope="module")
+def shared_model():
+    return _shared_model_and_data()
+
+
+@pytest.mark.slow
+def test_targets_on_shared_data(shared_model):
+    model, cat, dev, ok = shared_model
     assert ok[(dev["domain"] == "hotel").to_numpy()].mean() >= 0.90
-    assert ok[(dev["domain"] == "shopping").to_numpy()].mean() >= 0.93  # brief target 0.95: see MODEL notes
-    tune = hash_split(cat["id"], 0.5, seed=0)
-    m.tune_neutral(cat["text"][tune].tolist(), cat["sentiment"][tune].tolist())
-    pred = m.predict(cat["text"][~tune].tolist())
-    assert (pred == cat["sentiment"][~tune].to_numpy()).mean() >= 0.75
-    assert set(m.predict_proba(dev["text"].tolist()[:10]).sum(axis=1).round(6)) == {1.0}
-    assert list(CLASSES) == list(m.classes_)
+    assert ok[(dev["domain"] == "shopping").to_numpy()].mean() >= 0.935  # measured 0.941; see the xfail below
+    tune = hash_split(cat["id"], 0.5, seed=0)  # the fixed tuning half; the other half is held out
+    model.tune_neutral(cat["text"][tune].tolist(), cat["sentiment"][tune].tolist())
+    pred = model.predict(cat["text"][~tune].tolist())
+    truth = cat["sentiment"][~tune].to_numpy()
+    assert (pred == truth).mean() >= 0.80  # measured 0.829
+    assert macro_f1(truth, pred) >= 0.58  # measured 0.644
+    assert "neutral" in set(pred)
+    np.testing.assert_allclose(model.predict_proba(dev["text"].tolist()[:50]).sum(axis=1), 1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="char n-gram TF-IDF + LR reaches about 0.94 on shopping dev; the brief's target is 0.95",
+                   strict=False)
+def test_shopping_target_095(shared_model):
+    _, _, dev, ok = shared_model
+    assert ok[(dev["domain"] == "shopping").to_numpy()].mean() >= 0.95

@@ -156,7 +156,7 @@ def train(
         if task == "sentiment":
             from voc.classify.train import train_sentiment
 
-            lw = float(hp.pop("lexicon_weight", 0.25))
+            lw = float(hp.pop("lexicon_weight", 0.2))
             _, metrics = train_sentiment(list(data), list(dev or []), neutral_data, out, seed, hp, command, lw)
         elif task in ("rater", "touchpoint"):
             from voc.taxonomy.train import train_category_model
