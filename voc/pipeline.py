@@ -24,13 +24,12 @@ from voc.config import PipelineConfig, dump_config
 from voc.errors import ConfigError
 from voc.io.mapping import check_columns, map_columns, segment_columns
 from voc.io.readers import Rejected, open_reader
-from voc.store.store import PartWriter, QuarantineWriter, RunStore, explode_mentions
+from voc.store.store import STORE_NAME, PartWriter, QuarantineWriter, RunStore, explode_mentions
 from voc.taxonomy.model import load_taxonomy
 from voc.taxonomy.stage import CategoryStage, load_mapper
 from voc.text.stages import CleanStage, SegmentStage
 
 PARALLEL_MIN_BYTES = 2 << 20
-STORE_NAME = "voc.duckdb"
 
 
 @dataclass

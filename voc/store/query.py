@@ -9,8 +9,8 @@ import duckdb
 import pandas as pd
 
 from voc.errors import InputError
+from voc.store.store import STORE_NAME
 
-STORE_NAME = "voc.duckdb"
 DEFAULT_COLUMNS = ["id", "date", "channel", "sentiment", "text"]
 
 

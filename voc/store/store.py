@@ -12,6 +12,7 @@ import pyarrow as pa
 from voc.io.readers import Rejected
 from voc.text.pii import mask_pii
 
+STORE_NAME = "voc.duckdb"
 STR_LIST = pa.list_(pa.string())
 
 
