@@ -91,3 +91,27 @@ def test_train_blend_round_trip(tmp_path, sent_file):
     assert np.allclose(loaded.predict_proba(X), model.predict_proba(X))
     assert list(loaded.classes_) == ["negative", "neutral", "positive"]
     assert metrics["dev"]["s.csv"]["n"] == 6
+
+
+def test_category_eval_rules_json(tmp_path):
+    p = tmp_path / "cat.csv"
+    p.write_text(
+        "id,text,sentiment,rater,touchpoint\n"
+        "x-1,味道不错但是送得太慢了，等了一个多小时,negative,responsiveness:negative,"
+        "product_quality:positive;delivery:negative\n"
+        "x-2,前台服务很热情，房间干净,positive,assurance:positive;tangibles:positive,"
+        "staff_service:positive;environment_facilities:positive\n"
+        "x-3,默认好评,neutral,,\n"
+        "x-4,包装破损，汤洒了,negative,tangibles:negative,packaging:negative\n",
+        encoding="utf-8")
+    for task in ("rater", "touchpoint"):
+        r = runner.invoke(app, ["eval", "-m", "rules", "-d", str(p), "-t", task, "--json"])
+        assert r.exit_code == 0, r.output
+        res = json.loads(r.stdout)
+        for k in ("n", "micro_f1", "macro_f1", "polarity_accuracy", "docs_per_s", "per_class"):
+            assert k in res, k
+        assert res["n"] == 4 and 0 < res["micro_f1"] <= 1
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,text\nx,好\n", encoding="utf-8")
+    r = runner.invoke(app, ["eval", "-m", "rules", "-d", str(bad), "-t", "rater"])
+    assert r.exit_code == 2 and "error:" in r.output
