@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from voc.errors import InputError
+from voc.taxonomy.evaluate import parse_labels
 
 SENTIMENT_DOMAINS = ("hotel", "shopping")
 POLARITIES = ("negative", "neutral", "positive")
@@ -83,16 +84,6 @@ def load_shared_sentiment(split: str, domains: Iterable[str] = SENTIMENT_DOMAINS
     if not parts:
         raise InputError("no domain given; pass at least one of " + ", ".join(SENTIMENT_DOMAINS))
     return pd.concat(parts, ignore_index=True)
-
-
-def parse_labels(cell: str) -> dict[str, str]:
-    """``"key:polarity;key:polarity"`` as ``{key: polarity}``; empty cell → ``{}``."""
-    out: dict[str, str] = {}
-    for part in (cell or "").split(";"):
-        key, sep, pol = part.strip().partition(":")
-        if key.strip():
-            out[key.strip()] = pol.strip().lower() if sep else "neutral"
-    return out
 
 
 def load_category_file(path: str | Path) -> pd.DataFrame:
