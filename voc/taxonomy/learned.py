@@ -1,0 +1,823 @@
+"""A trained category mapper: lexicon rules, a weakly supervised text model and a gold-trained combiner.
+
+How it decides, per comment and category:
+
+1. **Rule evidence.** The taxonomy's keywords and cues are matched in every clause (the same lexicons,
+   negation rule and clause polarity as :class:`~voc.taxonomy.rules.RuleMapper`) and summarised as
+   domain-agnostic features: keyword hits in opinionated or neutral clauses, positive/neutral/negative
+   cues, negated hits, distinct terms, share of clauses that mention the category.
+2. **Text scores.** Character 1-3-gram TF-IDF of the comment's clauses feeds two linear models per
+   category: one trained on the rules' labels of a large unlabelled corpus (weak supervision), one on the
+   gold labels.
+3. **Combiner.** Per category, a small logistic regression over (1) and (2), trained on gold labels with
+   out-of-fold text scores, decides presence. It is kept only where it beat the bare rules out-of-fold on
+   the gold training data; elsewhere the rules decide.
+4. **Polarity.** A multinomial logistic regression over the attributed clauses (cue votes, clause
+   sentiment of keyword clauses, the clause after a neutral keyword clause, the comment's sentiment)
+   gives each found category its polarity. Categories found without rule evidence are attributed to the
+   clause the text model scores highest.
+
+The mapper offers what :class:`~voc.taxonomy.stage.CategoryStage` needs (``map_clauses``, ``map_batch``,
+``taxonomy_``) and the scikit-learn contract (``fit`` returns self, ``classes_``, ``predict_proba``).
+It persists with skops: only numpy arrays and plain Python values are saved; the Aho-Corasick automaton,
+the n-gram hash table and the taxonomy object are rebuilt after loading.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+
+from voc.taxonomy.model import POLARITIES, Taxonomy, load_taxonomy
+from voc.taxonomy.rules import CUE_WEIGHT, Mention, polarity_label
+
+SEP = "\x00"
+SHIFT = 21  # bits per code point in an n-gram key (code points are < 2**21)
+KIND = {"positive": 1, "neutral": 2, "negative": 3}  # 0 = keyword
+FLIP = np.array([0, 3, 2, 1])  # a negated cue changes side; a keyword stays a keyword
+CUE_VOTE = np.array([0.0, CUE_WEIGHT, 0.0, -CUE_WEIGHT])
+POL_CLASSES = ("negative", "neutral", "positive")
+META_NAMES = ("rule_hit", "kw_opinion", "log_kw_opinion", "kw_neutral_only", "cue_pos", "cue_neu", "cue_neg",
+              "negated", "log_terms", "log_clauses", "clause_share", "log_len_x_hit",
+              "text", "text_x_hit", "gold_text", "gold_text_x_hit")
+POL_NAMES = ("vote_sign", "vote_tanh", "cue_pos", "cue_neu", "cue_neg", "kw_pos", "kw_neg", "kw_neutral",
+             "kw_score_sum", "next_score_sum", "doc_mean", "doc_share_pos", "doc_share_neg", "vote_zero",
+             "mild_in_clause", "mild_in_comment")
+# Mild words give a category ``neutral`` (GUIDELINES: 一般, 还行, 凑合, 马马虎虎 about a category).
+MILD_RE = re.compile("一般般|一般|还行|凑合|马马虎虎|中规中矩|尚可|还可以|过得去|不好不坏|普普通通|平平")
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+def normalize_labels(y, keys: list[str]) -> list[dict[str, str]]:
+    """Gold labels as ``{category: polarity}`` dicts from GUIDELINES strings, dicts or an indicator matrix."""
+    from voc.taxonomy.evaluate import parse_labels
+
+    if isinstance(y, np.ndarray) and y.ndim == 2:
+        return [{k: "neutral" for k, v in zip(keys, row) if v} for row in y]
+    return [dict(v) if isinstance(v, dict) else parse_labels(v) for v in y]
+
+
+# --------------------------------------------------------------------------- batches
+
+
+class _Batch:
+    """Clauses of many comments joined into one string (clauses separated by NUL) for vectorised work."""
+
+    def __init__(self, clauses: list[list[str]], scores: list[list[float]] | None):
+        self.n = len(clauses)
+        self.ndoc = np.fromiter((len(c) for c in clauses), dtype=np.int64, count=self.n)
+        self.flat = [c for cl in clauses for c in cl]
+        self.doc_first = np.zeros(self.n, dtype=np.int64)
+        if self.n > 1:
+            self.doc_first[1:] = np.cumsum(self.ndoc)[:-1]
+        self.doc_of_clause = np.repeat(np.arange(self.n, dtype=np.int64), self.ndoc)
+        lens = np.fromiter((len(c) for c in self.flat), dtype=np.int64, count=len(self.flat))
+        self.big = SEP.join(self.flat) + SEP
+        self.clause_of = (np.repeat(np.arange(len(self.flat), dtype=np.int64), lens + 1) if self.flat
+                          else np.zeros(1, dtype=np.int64))
+        self.clause_start = np.zeros(len(self.flat), dtype=np.int64)
+        if len(self.flat) > 1:
+            self.clause_start[1:] = np.cumsum(lens[:-1] + 1)
+        if scores is None:
+            self.scores = np.zeros(len(self.flat))
+        else:
+            self.scores = np.fromiter((float(s) for sc in scores for s in sc), dtype=float, count=len(self.flat))
+            if len(self.scores) != len(self.flat):
+                raise ValueError("each clause needs one score")
+
+
+# --------------------------------------------------------------------------- char n-grams
+
+
+def _codes(big: str) -> np.ndarray:
+    return np.frombuffer(big.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+
+
+def _ngram_keys(codes: np.ndarray, nmax: int):
+    """``(keys, start positions)`` of every 1..nmax-gram that contains no separator, ordered by position."""
+    n = len(codes)
+    valid = codes != 0
+    K = np.zeros((n, nmax), dtype=np.int64)
+    ok = np.zeros((n, nmax), dtype=bool)
+    key, v = codes, valid
+    for k in range(nmax):
+        if k:
+            key = (key[:-1] << SHIFT) | codes[k:]
+            v = v[:-1] & valid[k:]
+        K[: n - k, k] = key
+        ok[: n - k, k] = v
+    flat = np.flatnonzero(ok.ravel())
+    return K.ravel()[flat], flat // nmax
+
+
+def decode_ngram(key: int) -> str:
+    """The text of an n-gram key."""
+    chars = []
+    key = int(key)
+    while key:
+        chars.append(chr(key & ((1 << SHIFT) - 1)))
+        key >>= SHIFT
+    return "".join(reversed(chars))
+
+
+def fit_ngram_vocab(docs: list[str], nmax: int = 3, min_df: int = 3, max_features: int | None = 100_000):
+    """Sorted n-gram keys kept (document frequency >= ``min_df``, the ``max_features`` most frequent) and idf."""
+    if not docs:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    big = SEP.join(docs) + SEP
+    lens = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+    doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), lens + 1)
+    keys, pos = _ngram_keys(_codes(big), nmax)
+    uniq, inv = np.unique(keys, return_inverse=True)
+    pairs = np.unique(doc_of[pos] * len(uniq) + inv)
+    df = np.bincount(pairs % len(uniq), minlength=len(uniq))
+    keep = np.flatnonzero(df >= min_df)
+    if max_features and len(keep) > max_features:
+        keep = keep[np.argsort(-df[keep], kind="stable")[:max_features]]
+        keep.sort()
+    idf = np.log((1 + len(docs)) / (1 + df[keep])) + 1.0
+    return uniq[keep].astype(np.int64), idf.astype(np.float32)
+
+
+class _NgramIndex:
+    """Look-up of n-gram keys: a dense table for single characters, a hash table for longer n-grams."""
+
+    def __init__(self, vocab: np.ndarray):
+        from pandas._libs import hashtable
+
+        uni = vocab < (1 << SHIFT)
+        self.uni = np.full(1 << SHIFT, -1, dtype=np.int32)
+        self.uni[vocab[uni]] = np.flatnonzero(uni)
+        self.multi_idx = np.flatnonzero(~uni)
+        self.table = hashtable.Int64HashTable(max(int((~uni).sum()), 1))
+        self.table.map_locations(vocab[~uni])
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        out = np.full(len(keys), -1, dtype=np.int64)
+        small = keys < (1 << SHIFT)
+        out[small] = self.uni[keys[small]]  # int32 table, int64 result
+        big = ~small
+        if big.any():
+            j = self.table.lookup(keys[big])
+            out[big] = np.where(j >= 0, self.multi_idx[np.maximum(j, 0)], -1)
+        return out
+
+
+def ngram_tfidf(big: str, unit_of_pos: np.ndarray, n_units: int, index: _NgramIndex, idf: np.ndarray,
+                nmax: int) -> sp.csr_matrix:
+    """TF-IDF rows (one per unit: comment or clause) of the n-grams in ``big``.
+
+    Each occurrence adds its idf; a row is divided by the square root of the sum of its occurrences'
+    squared idf (the L2 norm when every n-gram occurs once). Rows may hold duplicate column entries.
+    """
+    V = len(idf)
+    if V == 0 or n_units == 0:
+        return sp.csr_matrix((n_units, V), dtype=np.float32)
+    keys, pos = _ngram_keys(_codes(big), nmax)
+    cols = index.lookup(keys)
+    hit = cols >= 0
+    cols, rows = cols[hit], unit_of_pos[pos[hit]]  # positions ascend, so rows do too
+    w = idf[cols]
+    norms = np.sqrt(np.bincount(rows, weights=w.astype(np.float64) ** 2, minlength=n_units))
+    norms[norms == 0] = 1.0
+    indptr = np.zeros(n_units + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_units), out=indptr[1:])
+    data = (w / norms[rows]).astype(np.float32)
+    return sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=(n_units, V))
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class CategoryModel(BaseEstimator):
+    """Trained mapper of comments to the categories of one taxonomy, with polarity.
+
+    Parameters
+    ----------
+    taxonomy : a bundled taxonomy name (``rater``, ``touchpoint``) or a YAML path.
+    ngram_max : longest character n-gram.
+    min_df : smallest document frequency of an n-gram.
+    max_features : most n-grams kept (by document frequency).
+    text_C : inverse regularisation of the weakly supervised text model.
+    gold_text : also train a text model on the gold labels.
+    gold_C : inverse regularisation of the gold text model.
+    meta_C : inverse regularisation of the per-category combiner.
+    polarity_C : inverse regularisation of the polarity model.
+    cv : folds for out-of-fold scores and the per-category gate.
+    min_positives : fewest gold positives a category needs before a combiner is trained for it.
+    gate : keep a category's combiner only where it beat the rules out-of-fold.
+    threshold : probability above which the combiner says a category is present.
+    band : clause scores within ``±band`` count as neutral (as in the rules).
+    random_state : seed of the fold split.
+    """
+
+    def __init__(self, taxonomy: str = "rater", ngram_max: int = 3, min_df: int = 3,
+                 max_features: int = 100_000, text_C: float = 16.0, gold_text: bool = True,
+                 gold_C: float = 10.0, meta_C: float = 1.0, polarity_C: float = 1.0, cv: int = 5,
+                 min_positives: int = 8, gate: bool = True, threshold: float = 0.5, band: float = 0.15,
+                 random_state: int = 0):
+        self.taxonomy = taxonomy
+        self.ngram_max = ngram_max
+        self.min_df = min_df
+        self.max_features = max_features
+        self.text_C = text_C
+        self.gold_text = gold_text
+        self.gold_C = gold_C
+        self.meta_C = meta_C
+        self.polarity_C = polarity_C
+        self.cv = cv
+        self.min_positives = min_positives
+        self.gate = gate
+        self.threshold = threshold
+        self.band = band
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ persistence
+
+    _RUNTIME = ("taxonomy_", "_matcher", "_terms", "_t_ptr", "_t_cat", "_t_kind", "_index", "_scorer")
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        return {k: v for k, v in state.items() if k not in self._RUNTIME}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "taxonomy_data_" in state:
+            self._build_runtime()
+
+    def _build_runtime(self) -> None:
+        """Objects that are rebuilt rather than saved: the taxonomy, the automaton, the n-gram index."""
+        import ahocorasick
+
+        self.taxonomy_ = Taxonomy.model_validate(self.taxonomy_data_)
+        if list(self.taxonomy_.keys) != [str(k) for k in self.classes_]:
+            raise ValueError("the stored taxonomy does not match classes_")
+        terms: dict[str, list[tuple[int, int]]] = {}
+        for ci, cat in enumerate(self.taxonomy_.categories):
+            for kw in cat.keywords:
+                terms.setdefault(kw.lower(), []).append((ci, 0))
+            for pol in POLARITIES:
+                for cue in getattr(cat.cues, pol):
+                    terms.setdefault(cue.lower(), []).append((ci, KIND[pol]))
+        self._terms = [t for t in terms if t]
+        targets = [list(dict.fromkeys(terms[t])) for t in self._terms]
+        self._t_ptr = np.zeros(len(targets) + 1, dtype=np.int64)
+        np.cumsum([len(x) for x in targets], out=self._t_ptr[1:])
+        self._t_cat = np.array([c for x in targets for c, _ in x], dtype=np.int64)
+        self._t_kind = np.array([k for x in targets for _, k in x], dtype=np.int64)
+        auto = ahocorasick.Automaton()
+        for i, t in enumerate(self._terms):
+            auto.add_word(t, i * 1024 + len(t))  # term id and length in one int
+        if len(auto):
+            auto.make_automaton()
+        self._matcher = auto
+        self._index = _NgramIndex(self.vocab_)
+
+    # ------------------------------------------------------------------ features
+
+    def _rule_matches(self, b: _Batch):
+        """Arrays over matches (one row per matched term × target category).
+
+        Longest, non-overlapping, left-to-right matches over all clauses at once (clauses are separated
+        by NUL, which no term contains); a negator within four characters before a term flips a cue,
+        exactly as :class:`~voc.taxonomy.rules.RuleMapper` does clause by clause.
+        """
+        from voc.text.matcher import NEGATION_RE
+
+        big = b.big
+        found = np.array(list(self._matcher.iter_long(big)), dtype=np.int64).reshape(-1, 2) \
+            if len(self._matcher) and b.flat else np.zeros((0, 2), dtype=np.int64)
+        tid = found[:, 1] // 1024
+        st = found[:, 0] - found[:, 1] % 1024 + 1
+        starts = st.tolist()
+        search = NEGATION_RE.search
+        neg = np.array([search(big[s - 4 if s >= 4 else 0:s]) is not None for s in starts], dtype=bool)
+        cnt = self._t_ptr[tid + 1] - self._t_ptr[tid]
+        rep = np.repeat(np.arange(len(tid)), cnt)
+        offs = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        j = self._t_ptr[tid][rep] + offs
+        m = {"clause": b.clause_of[st][rep], "cat": self._t_cat[j], "neg": neg[rep], "term": tid[rep], "start": st[rep]}
+        m["kind"] = np.where(m["neg"], FLIP[self._t_kind[j]], self._t_kind[j])
+        m["doc"] = b.doc_of_clause[m["clause"]] if len(rep) else np.zeros(0, dtype=np.int64)
+        m["score"] = b.scores[m["clause"]] if len(rep) else np.zeros(0)
+        return m
+
+    def _rule_features(self, b: _Batch, m) -> dict[str, np.ndarray]:
+        """Per comment × category counts from the matches."""
+        K = len(self.classes_)
+        n = b.n
+        cell = m["doc"] * K + m["cat"]
+        size = n * K
+
+        def count(mask, weights=None):
+            w = None if weights is None else weights[mask]
+            return np.bincount(cell[mask], weights=w, minlength=size).reshape(n, K).astype(float)
+
+        kw = m["kind"] == 0
+        op = kw & (np.abs(m["score"]) > self.band)
+        f = {"kw_op": count(op), "kw_neu": count(kw & ~op)}
+        for name, k in (("cue_pos", 1), ("cue_neu", 2), ("cue_neg", 3)):
+            f[name] = count(m["kind"] == k)
+        f["neg"] = count(m["neg"])
+        every = np.ones(len(cell), dtype=bool)
+        f["hits"] = count(every)
+        vote = np.where(kw, np.sign(m["score"]) * (np.abs(m["score"]) > self.band), CUE_VOTE[m["kind"]])
+        f["vote"] = count(every, vote)
+        T = max(len(self._terms), 1)
+        u = np.unique(cell * T + m["term"])
+        f["terms"] = np.bincount(u // T, minlength=size).reshape(n, K).astype(float)
+        nc = max(len(b.flat), 1)
+        u = np.unique(cell * nc + m["clause"])
+        f["clauses"] = np.bincount(u // nc, minlength=size).reshape(n, K).astype(float)
+        return f
+
+    def _doc_tfidf(self, b: _Batch) -> sp.csr_matrix:
+        if not b.flat:
+            return sp.csr_matrix((b.n, len(self.idf_)), dtype=np.float32)
+        return ngram_tfidf(b.big, b.doc_of_clause[b.clause_of], b.n, self._index, self.idf_, self.ngram_max)
+
+    def _meta(self, f, ndoc, S, G) -> np.ndarray:
+        """Combiner features, shape (n, K, len(META_NAMES))."""
+        hit = (f["hits"] > 0).astype(float)
+        n_clauses = np.maximum(ndoc, 1)[:, None].astype(float)
+        cues = f["cue_pos"] + f["cue_neu"] + f["cue_neg"]
+        cols = [hit, (f["kw_op"] > 0), np.log1p(f["kw_op"]), (f["kw_neu"] > 0) & (f["kw_op"] == 0) & (cues == 0),
+                f["cue_pos"] > 0, f["cue_neu"] > 0, f["cue_neg"] > 0, f["neg"] > 0, np.log1p(f["terms"]),
+                np.log1p(f["clauses"]), f["clauses"] / n_clauses, np.log1p(n_clauses) * hit,
+                S, S * hit, G, G * hit]
+        return np.stack([np.asarray(c, dtype=float) for c in cols], axis=2)
+
+    def _text_scores(self, X) -> tuple[np.ndarray, np.ndarray]:
+        S = np.clip(np.asarray(X @ self.text_coef_, dtype=float) + self.text_intercept_, -8, 8)
+        if self.gold_coef_ is not None:
+            G = np.clip(np.asarray(X @ self.gold_coef_, dtype=float) + self.gold_intercept_, -8, 8)
+        else:
+            G = np.zeros_like(S)
+        return S, G
+
+    def _presence(self, meta: np.ndarray, hit: np.ndarray) -> np.ndarray:
+        """Probability of presence per comment × category (rule hits as 0/1 where no combiner is used)."""
+        z = np.einsum("nkm,km->nk", meta, self.meta_coef_) + self.meta_intercept_
+        return np.where(self.use_model_[None, :], _sigmoid(z), hit.astype(float))
+
+    # ------------------------------------------------------------------ polarity
+
+    def _polarity_features(self, b: _Batch, m, f, pairs: np.ndarray, model_clause: np.ndarray) -> np.ndarray:
+        """Features of the polarity model for (doc, category) ``pairs``.
+
+        Rule matches give the attributed clauses; a pair without matches is attributed to
+        ``model_clause`` (a global clause index, or -1 for none).
+        """
+        K = len(self.classes_)
+        out = np.zeros((len(pairs), len(POL_NAMES)))
+        if len(pairs) == 0:
+            return out
+        sc = b.scores
+        band = self.band
+        # comment-level sentiment
+        pos_c = (sc > band).astype(float)
+        neg_c = (sc < -band).astype(float)
+        nd = np.maximum(b.ndoc, 1).astype(float)
+        doc_sum = np.bincount(b.doc_of_clause, weights=sc, minlength=b.n) / nd
+        doc_pos = np.bincount(b.doc_of_clause, weights=pos_c, minlength=b.n) / nd
+        doc_neg = np.bincount(b.doc_of_clause, weights=neg_c, minlength=b.n) / nd
+        # keyword-clause statistics per cell from matches
+        cell = m["doc"] * K + m["cat"]
+        size = b.n * K
+        kw = m["kind"] == 0
+        s = m["score"]
+        last = (b.doc_first + b.ndoc - 1)[m["doc"]] if len(cell) else np.zeros(0, np.int64)
+        nxt_ok = kw & (np.abs(s) <= band) & (m["clause"] < last)
+        nxt = np.where(nxt_ok, sc[np.minimum(m["clause"] + 1, max(len(sc) - 1, 0))] if len(sc) else 0.0, 0.0)
+
+        def cnt(mask, w=None):
+            return np.bincount(cell[mask], weights=None if w is None else w[mask], minlength=size)
+
+        mild = np.zeros(max(len(sc), 1), dtype=bool)
+        starts = [mt.start() for mt in MILD_RE.finditer(b.big)]
+        if starts:
+            mild[b.clause_of[np.array(starts, dtype=np.int64)]] = True
+        mild_doc = np.bincount(b.doc_of_clause, weights=mild[: len(sc)], minlength=b.n) > 0
+        mild_cell = cnt(mild[m["clause"]]) if len(cell) else np.zeros(size)
+        kw_pos, kw_negc = cnt(kw & (s > band)), cnt(kw & (s < -band))
+        kw_neu = cnt(kw & (np.abs(s) <= band))
+        kw_sum, nxt_sum = cnt(kw, s), cnt(kw, nxt)
+        d, k = pairs[:, 0], pairs[:, 1]
+        idx = d * K + k
+        vote = f["vote"][d, k].copy()
+        cols = {"kw_pos": kw_pos[idx].astype(float), "kw_neg": kw_negc[idx].astype(float),
+                "kw_neutral": kw_neu[idx].astype(float), "kw_score_sum": kw_sum[idx], "next_score_sum": nxt_sum[idx],
+                "mild": mild_cell[idx].astype(float)}
+        # pairs found by the text model alone: the attributed clause acts as a keyword clause
+        alone = (f["hits"][d, k] == 0) & (model_clause >= 0)
+        if alone.any():
+            c = model_clause[alone]
+            cs = sc[c]
+            op = np.abs(cs) > band
+            cols["kw_pos"][alone] = (cs > band)
+            cols["kw_neg"][alone] = (cs < -band)
+            cols["kw_neutral"][alone] = ~op
+            cols["kw_score_sum"][alone] = cs
+            has_next = (~op) & (c < (b.doc_first + b.ndoc - 1)[d[alone]])
+            cols["next_score_sum"][alone] = np.where(has_next, sc[np.minimum(c + 1, len(sc) - 1)], 0.0)
+            vote[alone] = np.sign(cs) * op
+            cols["mild"][alone] = mild[c]
+        out[:, 0] = np.sign(vote)
+        out[:, 1] = np.tanh(vote / 2)
+        out[:, 2] = f["cue_pos"][d, k] > 0
+        out[:, 3] = f["cue_neu"][d, k] > 0
+        out[:, 4] = f["cue_neg"][d, k] > 0
+        out[:, 5] = np.log1p(cols["kw_pos"])
+        out[:, 6] = np.log1p(cols["kw_neg"])
+        out[:, 7] = np.log1p(cols["kw_neutral"])
+        out[:, 8] = np.tanh(cols["kw_score_sum"])
+        out[:, 9] = np.tanh(cols["next_score_sum"])
+        out[:, 10] = doc_sum[d]
+        out[:, 11] = doc_pos[d]
+        out[:, 12] = doc_neg[d]
+        out[:, 13] = vote == 0
+        out[:, 14] = cols["mild"] > 0
+        out[:, 15] = mild_doc[d]
+        return out
+
+    def _polarity(self, feats: np.ndarray, votes: np.ndarray) -> list[str]:
+        if self.pol_coef_ is None:
+            return [polarity_label(v, 0.0) for v in votes]
+        z = feats @ self.pol_coef_.T + self.pol_intercept_
+        return [POL_CLASSES[i] for i in z.argmax(axis=1)]
+
+    def _model_clauses(self, b: _Batch, pairs: np.ndarray) -> np.ndarray:
+        """For (doc, category) pairs, the clause (global index) the text models score highest."""
+        out = np.full(len(pairs), -1, dtype=np.int64)
+        if len(pairs) == 0:
+            return out
+        docs = np.unique(pairs[:, 0])
+        docs = docs[b.ndoc[docs] > 0]
+        if len(docs) == 0:
+            return out
+        clause_ids = np.concatenate([np.arange(b.doc_first[d], b.doc_first[d] + b.ndoc[d]) for d in docs])
+        texts = [b.flat[i] for i in clause_ids]
+        lens = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        Xc = ngram_tfidf(SEP.join(texts) + SEP, np.repeat(np.arange(len(texts)), lens + 1), len(texts),
+                         self._index, self.idf_, self.ngram_max)
+        S, G = self._text_scores(Xc)
+        C = S + G
+        row_of = {int(c): r for r, c in enumerate(clause_ids)}
+        for i, (d, k) in enumerate(pairs):
+            if b.ndoc[d] == 0:
+                continue
+            rows = [row_of[int(c)] for c in range(b.doc_first[d], b.doc_first[d] + b.ndoc[d])]
+            out[i] = clause_ids[rows[int(np.argmax(C[rows, k]))]]
+        return out
+
+    def _evidence_ngram(self, clause: str, k: int) -> str:
+        """The n-gram of ``clause`` that most supports category ``k`` (evidence of a text-model mention)."""
+        lens = np.array([len(clause)])
+        X = ngram_tfidf(clause + SEP, np.repeat(np.arange(1), lens + 1), 1, self._index, self.idf_, self.ngram_max)
+        if X.nnz == 0:
+            return ""
+        w = np.asarray(self.text_coef_[X.indices, k], dtype=float)
+        if self.gold_coef_ is not None:
+            w = w + np.asarray(self.gold_coef_[X.indices, k], dtype=float)
+        w = w * X.data
+        keys = self.vocab_[X.indices]
+        multi = keys >= (1 << SHIFT)
+        if multi.any():
+            w = np.where(multi, w, -np.inf)
+        return decode_ngram(keys[int(np.argmax(w))])
+
+    # ------------------------------------------------------------------ mapping
+
+    def _analyse(self, clauses: list[list[str]], scores: list[list[float]] | None):
+        b = _Batch([list(c) for c in clauses], scores)
+        m = self._rule_matches(b)
+        f = self._rule_features(b, m)
+        if self.use_model_.any():
+            S, G = self._text_scores(self._doc_tfidf(b))
+        else:  # every category is decided by the rules: the text models are not needed
+            S = G = np.zeros((b.n, len(self.classes_)))
+        meta = self._meta(f, b.ndoc, S, G)
+        return b, m, f, meta
+
+    def map_batch(self, clauses: list[list[str]], scores: list[list[float]]) -> list[list[Mention]]:
+        """Mentions of many comments from their clauses and clause polarity scores (p_pos − p_neg)."""
+        if not hasattr(self, "vocab_"):
+            raise RuntimeError("CategoryModel is not fitted; call fit() or load a trained model")
+        n = len(clauses)
+        if n == 0:
+            return []
+        b, m, f, meta = self._analyse(clauses, scores)
+        hit = f["hits"] > 0
+        prob = self._presence(meta, hit)
+        found = (prob >= self.thresholds_[None, :]) & (b.ndoc[:, None] > 0)
+        pairs = np.argwhere(found)
+        out: list[list[Mention]] = [[] for _ in range(n)]
+        if len(pairs) == 0:
+            return out
+        alone = ~hit[pairs[:, 0], pairs[:, 1]]
+        model_clause = np.full(len(pairs), -1, dtype=np.int64)
+        if alone.any():
+            model_clause[alone] = self._model_clauses(b, pairs[alone])
+        pol = self._polarity(self._polarity_features(b, m, f, pairs, model_clause), f["vote"][pairs[:, 0], pairs[:, 1]])
+        # evidence: distinct terms in order of first match, and the first clause, per found (doc, category)
+        K = len(self.classes_)
+        cell = pairs[:, 0] * K + pairs[:, 1]
+        mkey = m["doc"] * K + m["cat"]
+        sel = np.flatnonzero(found[m["doc"], m["cat"]]) if len(mkey) else np.zeros(0, dtype=np.int64)
+        ukey, first_idx = np.unique(mkey[sel], return_index=True)  # matches are in text order
+        first_clause = np.full(len(pairs), -1, dtype=np.int64)
+        first_pos = np.zeros(len(pairs), dtype=np.int64)
+        pos = np.searchsorted(ukey, cell)
+        has = (pos < len(ukey)) & (ukey[np.minimum(pos, max(len(ukey) - 1, 0))] == cell) if len(ukey) else np.zeros(len(cell), bool)
+        first_clause[has] = m["clause"][sel][first_idx[pos[has]]]
+        first_pos[has] = m["start"][sel][first_idx[pos[has]]]
+        evidence: dict[int, str] = {}
+        if len(sel):
+            T = max(len(self._terms), 1)
+            pair_key = mkey[sel] * T + m["term"][sel]
+            upk, upi = np.unique(pair_key, return_index=True)
+            order = np.lexsort((upi, upk // T))
+            keys_sorted = (upk // T)[order].tolist()
+            terms_sorted = (upk % T)[order].tolist()
+            terms = self._terms
+            cur, buf = None, []
+            for key, t in zip(keys_sorted, terms_sorted):
+                if key != cur:
+                    if cur is not None:
+                        evidence[cur] = "|".join(buf)
+                    cur, buf = key, []
+                buf.append(terms[t])
+            if cur is not None:
+                evidence[cur] = "|".join(buf)
+        alone_clause = np.where(model_clause >= 0, model_clause, b.doc_first[pairs[:, 0]])
+        clause_g = np.where(first_clause >= 0, first_clause, alone_clause)
+        first_pos = np.where(has, first_pos, b.clause_start[alone_clause] if len(b.flat) else 0)
+        order = np.lexsort((pairs[:, 1], first_pos, pairs[:, 0]))  # mentions in order of their first evidence
+        names = [str(k) for k in self.classes_]
+        doc_first = b.doc_first
+        for i in order.tolist():
+            d, k = int(pairs[i, 0]), int(pairs[i, 1])
+            c = int(clause_g[i])
+            ev = evidence.get(d * K + k)
+            if ev is None:
+                ev = self._evidence_ngram(b.flat[c], k)
+            out[d].append(Mention(names[k], pol[i], ev, c - int(doc_first[d])))
+        return out
+
+    def map_clauses(self, clauses: list[str], polarities: list[float]) -> list[Mention]:
+        """Mentions of one comment from its clauses and each clause's polarity score in [-1, 1]."""
+        return self.map_batch([list(clauses)], [list(polarities)])[0]
+
+    # ------------------------------------------------------------------ texts
+
+    def _prepare(self, X):
+        from voc.taxonomy.evaluate import prepare
+
+        if not hasattr(self, "_scorer") or self._scorer is None:
+            from voc.classify.lexicon import LexiconSentiment
+
+            self._scorer = LexiconSentiment().fit()
+        return prepare(list(X), self._scorer)
+
+    def predict_mentions(self, texts) -> list[list[Mention]]:
+        """Mentions per raw text, with the pipeline's cleaning, clause splitting and lexicon clause sentiment."""
+        p = self._prepare(texts)
+        return self.map_batch(p.clauses, p.scores)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probability that each category of ``classes_`` is present, per raw text."""
+        p = self._prepare(X)
+        if not p.clauses:
+            return np.zeros((0, len(self.classes_)))
+        b, m, f, meta = self._analyse(p.clauses, p.scores)
+        prob = self._presence(meta, f["hits"] > 0)
+        prob[b.ndoc == 0] = 0.0
+        return prob
+
+    def predict(self, X) -> np.ndarray:
+        """Multi-label indicator matrix over ``classes_``."""
+        return (self.predict_proba(X) >= self.thresholds_[None, :]).astype(int)
+
+    # ------------------------------------------------------------------ training
+
+    def fit(self, X, y=None, *, weak=None, groups=None, sentiment_model=None, verbose: bool = False):
+        """Train on gold-labelled texts ``X``/``y`` and, optionally, unlabelled texts ``weak``.
+
+        Parameters
+        ----------
+        X : raw comments with gold labels (cleaned and split as the pipeline does).
+        y : their labels for this taxonomy: GUIDELINES strings (``delivery:negative;...``), dicts or an
+            indicator matrix over the taxonomy's categories. None trains on rule labels only.
+        weak : raw unlabelled comments; the rules label them (weak supervision) for the text model.
+            When None, ``X`` is used.
+        groups : optional group (e.g. domain) of each gold comment. With two or more groups, a category's
+            combiner is kept only if it also beats the rules when trained on the other groups, so
+            detection changes that do not carry across domains fall back to the rules.
+        sentiment_model : the clause scorer used for the gold comments (the lexicon model by default).
+        """
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import KFold
+
+        from voc.classify.lexicon import LexiconSentiment
+        from voc.taxonomy.evaluate import prepare
+
+        log = print if verbose else (lambda *a, **k: None)
+        tax = load_taxonomy(self.taxonomy) if not isinstance(self.taxonomy, Taxonomy) else self.taxonomy
+        self.taxonomy_data_ = tax.model_dump(mode="json")
+        self.classes_ = np.array(tax.keys)
+        keys = list(tax.keys)
+        K = len(keys)
+        X = list(X)
+        scorer = sentiment_model if sentiment_model is not None else LexiconSentiment().fit()
+        gold = prepare(X, scorer)
+        weak_prep = gold if weak is None else prepare(list(weak), _NoScores())
+        y_gold = normalize_labels(y, keys) if y is not None else None
+        if y_gold is not None and len(y_gold) != len(X):
+            raise ValueError(f"X has {len(X)} texts but y has {len(y_gold)} labels")
+        unknown = sorted({k for d in (y_gold or []) for k in d} - set(keys))
+        if unknown:
+            raise ValueError(f"labels use categories {unknown} that taxonomy {tax.name!r} does not define")
+
+        # n-gram vocabulary over all comments (clauses joined, never across a clause boundary)
+        docs = [SEP.join(c) for c in weak_prep.clauses if c]
+        if weak is not None:
+            docs += [SEP.join(c) for c in gold.clauses if c]
+        self.vocab_, self.idf_ = fit_ngram_vocab(docs, self.ngram_max, self.min_df, self.max_features)
+        if len(self.vocab_) == 0:  # tiny corpora: keep every n-gram
+            self.vocab_, self.idf_ = fit_ngram_vocab(docs, self.ngram_max, 1, self.max_features)
+        self.text_coef_ = np.zeros((len(self.vocab_), K), dtype=np.float32)
+        self.text_intercept_ = np.zeros(K)
+        self.gold_coef_ = None
+        self.gold_intercept_ = np.zeros(K)
+        self.meta_coef_ = np.zeros((K, len(META_NAMES)))
+        self.meta_intercept_ = np.zeros(K)
+        self.use_model_ = np.zeros(K, dtype=bool)
+        self.thresholds_ = np.full(K, 0.5)
+        self.pol_coef_ = None
+        self.pol_intercept_ = None
+        self._build_runtime()
+
+        # 1. weak supervision: the rules label the unlabelled comments; a text model learns them
+        bw = _Batch(weak_prep.clauses, None)
+        fw = self._rule_features(bw, self._rule_matches(bw))
+        Yw = (fw["hits"] > 0).astype(int)
+        Xw = self._doc_tfidf(bw)
+        Xw.sum_duplicates()
+        okw = bw.ndoc > 0
+        for k in range(K):
+            yk = Yw[okw, k]
+            if 0 < yk.sum() < len(yk):
+                lr = LogisticRegression(C=self.text_C, solver="liblinear", max_iter=300,
+                                        random_state=self.random_state).fit(Xw[okw], yk)
+                self.text_coef_[:, k] = lr.coef_[0]
+                self.text_intercept_[k] = lr.intercept_[0]
+            else:
+                self.text_intercept_[k] = 8.0 if yk.sum() else -8.0
+        log(f"weak: {int(okw.sum())} comments, rule label rate {Yw[okw].mean(0).round(3).tolist()}")
+        self.fit_report_ = {"n_gold": len(X), "n_weak": int(okw.sum()), "weak_label_rate": dict(zip(keys, Yw[okw].mean(0).round(4).tolist()))}
+        if y_gold is None:
+            self.thresholds_[:] = 0.5
+            return self
+
+        # 2. gold: rule features, out-of-fold text scores, combiner and gate per category
+        bg = _Batch(gold.clauses, gold.scores)
+        mg = self._rule_matches(bg)
+        fg = self._rule_features(bg, mg)
+        Xg = self._doc_tfidf(bg)
+        Xg.sum_duplicates()
+        Y = np.array([[k in d for k in keys] for d in y_gold], dtype=int)
+        ok = bg.ndoc > 0
+        hit = fg["hits"] > 0
+        S, _ = self._text_scores(Xg)
+        idx = np.flatnonzero(ok)
+        n_folds = max(2, min(self.cv, len(idx)))
+        folds = list(KFold(n_folds, shuffle=True, random_state=self.random_state).split(idx)) if len(idx) >= 4 else []
+        grp = None if groups is None else np.asarray(list(groups), dtype=object)
+        if grp is not None and len(grp) != len(X):
+            raise ValueError(f"X has {len(X)} texts but groups has {len(grp)} entries")
+        group_folds = []
+        if grp is not None and len(set(grp[idx])) >= 2:
+            gi = grp[idx]
+            group_folds = [(np.flatnonzero(gi != v), np.flatnonzero(gi == v)) for v in sorted(set(gi))]
+        G = self._gold_text_oof(Xg, Y, idx, folds)
+        meta = self._meta(fg, bg.ndoc, S, G)
+        meta_grp = self._meta(fg, bg.ndoc, S, self._gold_text_oof(Xg, Y, idx, group_folds)) if group_folds else None
+        if self.gold_text and folds:
+            self.gold_coef_, self.gold_intercept_ = self._gold_text_fit(Xg[idx], Y[idx])
+        report = {}
+        for k, key in enumerate(keys):
+            yk, hk = Y[idx, k], hit[idx, k].astype(int)
+            f1_rules = _f1(yk, hk)
+            npos = int(yk.sum())
+            entry = {"positives": npos, "rules_f1": round(f1_rules, 4)}
+            report[key] = entry
+            if npos < max(self.min_positives, 2) or npos == len(yk) or not folds:
+                entry["decision"] = "rules (too few gold positives)"
+                continue
+            f1_model = _f1(yk, (self._meta_oof(meta[idx, k], yk, folds) >= self.threshold).astype(int))
+            entry["model_f1_oof"] = round(f1_model, 4)
+            use = f1_model > f1_rules
+            if group_folds:
+                # the combiner must also beat the rules when it is trained on other groups (domains)
+                f1_grp = _f1(yk, (self._meta_oof(meta_grp[idx, k], yk, group_folds) >= self.threshold).astype(int))
+                entry["model_f1_cross_group"] = round(f1_grp, 4)
+                use = use and f1_grp > f1_rules
+            lr = LogisticRegression(C=self.meta_C, max_iter=3000).fit(meta[idx, k], yk)
+            self.meta_coef_[k] = lr.coef_[0]
+            self.meta_intercept_[k] = lr.intercept_[0]
+            self.thresholds_[k] = self.threshold
+            self.use_model_[k] = use or not self.gate
+            entry["decision"] = ("model" if self.use_model_[k] else
+                                 "rules (model did not beat them out-of-fold" + (" and across groups)" if group_folds else ")"))
+        log("combiner:", report)
+
+        # 3. polarity model over gold mentions (every gold category, attributed as at prediction time)
+        gp = [(d, k) for d in idx for k in range(K) if keys[k] in y_gold[d]]
+        pairs = np.array(gp, dtype=np.int64).reshape(-1, 2)
+        yp = np.array([POL_CLASSES.index(y_gold[d][keys[k]]) for d, k in gp], dtype=int)
+        if len(pairs):
+            alone = ~hit[pairs[:, 0], pairs[:, 1]]
+            mc = np.full(len(pairs), -1, dtype=np.int64)
+            if alone.any():
+                mc[alone] = self._model_clauses(bg, pairs[alone])
+            P = self._polarity_features(bg, mg, fg, pairs, mc)
+            counts = np.bincount(yp, minlength=3)
+            if len(yp) >= 20 and (counts > 0).sum() >= 2:
+                lr = LogisticRegression(C=self.polarity_C, max_iter=5000).fit(P, yp)
+                coef = np.zeros((3, P.shape[1]))
+                icpt = np.full(3, -30.0)
+                if len(lr.classes_) == 2:  # binary: one row of weights for the second class
+                    coef[lr.classes_[1]] = lr.coef_[0]
+                    icpt[lr.classes_[1]] = lr.intercept_[0]
+                    icpt[lr.classes_[0]] = 0.0
+                else:
+                    coef[lr.classes_] = lr.coef_
+                    icpt[lr.classes_] = lr.intercept_
+                self.pol_coef_ = coef
+                self.pol_intercept_ = icpt
+            report["_polarity"] = {"mentions": int(len(yp)), "class_counts": dict(zip(POL_CLASSES, counts.tolist())),
+                                   "model": self.pol_coef_ is not None}
+        self.fit_report_["categories"] = report
+        return self
+
+
+    def _gold_text_fit(self, Xg, Y):
+        """Per-category logistic regression on gold text: (coef (V, K) float32, intercept (K,))."""
+        from sklearn.linear_model import LogisticRegression
+
+        K = Y.shape[1]
+        coef = np.zeros((Xg.shape[1], K), dtype=np.float32)
+        icpt = np.zeros(K)
+        for k in range(K):
+            yk = Y[:, k]
+            if yk.sum() < 2 or yk.sum() == len(yk):
+                icpt[k] = -8.0 if yk.sum() < len(yk) / 2 else 8.0
+                continue
+            lr = LogisticRegression(C=self.gold_C, solver="liblinear").fit(Xg, yk)
+            coef[:, k] = lr.coef_[0]
+            icpt[k] = lr.intercept_[0]
+        return coef, icpt
+
+    def _gold_text_oof(self, Xg, Y, idx, folds) -> np.ndarray:
+        """Out-of-fold gold text scores (0 where not computed)."""
+        G = np.zeros(Y.shape, dtype=float)
+        if not (self.gold_text and folds):
+            return G
+        for a, c in folds:
+            coef, icpt = self._gold_text_fit(Xg[idx[a]], Y[idx[a]])
+            G[idx[c]] = np.asarray(Xg[idx[c]] @ coef, dtype=float) + icpt
+        return np.clip(G, -8, 8)
+
+    def _meta_oof(self, Mk, yk, folds) -> np.ndarray:
+        """Out-of-fold combiner probabilities."""
+        from sklearn.linear_model import LogisticRegression
+
+        oof = np.zeros(len(yk))
+        for a, c in folds:
+            if 0 < yk[a].sum() < len(a):
+                oof[c] = LogisticRegression(C=self.meta_C, max_iter=3000).fit(Mk[a], yk[a]).predict_proba(Mk[c])[:, 1]
+            else:
+                oof[c] = float(yk[a].mean())
+        return oof
+
+
+class _NoScores:
+    """A stand-in clause scorer for unlabelled text, whose clause sentiment the weak labels do not need."""
+
+    classes_ = np.array(["negative", "neutral", "positive"])
+
+    def predict_proba(self, X):
+        return np.tile([0.0, 1.0, 0.0], (len(X), 1))
+
+
+def _f1(y: np.ndarray, p: np.ndarray) -> float:
+    tp = int((y & p).sum())
+    fp = int(((1 - y) & p).sum())
+    fn = int((y & (1 - p)).sum())
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
