@@ -47,6 +47,7 @@ POL_NAMES = ("vote_sign", "vote_tanh", "cue_pos", "cue_neu", "cue_neg", "kw_pos"
              "kw_score_sum", "next_score_sum", "doc_mean", "doc_share_pos", "doc_share_neg", "vote_zero",
              "mild_in_clause", "mild_in_comment")
 # Mild words give a category ``neutral`` (GUIDELINES: 一般, 还行, 凑合, 马马虎虎 about a category).
+_NEG_CODES = np.array([ord(c) for c in "不没无别未"], dtype=np.int64)  # every negator of NEGATION_RE has one
 MILD_RE = re.compile("一般般|一般|还行|凑合|马马虎虎|中规中矩|尚可|还可以|过得去|不好不坏|普普通通|平平")
 
 
@@ -70,26 +71,37 @@ class _Batch:
     """Clauses of many comments joined into one string (clauses separated by NUL) for vectorised work."""
 
     def __init__(self, clauses: list[list[str]], scores: list[list[float]] | None):
+        from itertools import chain
+
         self.n = len(clauses)
-        self.ndoc = np.fromiter((len(c) for c in clauses), dtype=np.int64, count=self.n)
-        self.flat = [c for cl in clauses for c in cl]
+        self.ndoc = np.fromiter(map(len, clauses), dtype=np.int64, count=self.n)
+        self.flat = list(chain.from_iterable(clauses))
+        nc = len(self.flat)
         self.doc_first = np.zeros(self.n, dtype=np.int64)
         if self.n > 1:
             self.doc_first[1:] = np.cumsum(self.ndoc)[:-1]
         self.doc_of_clause = np.repeat(np.arange(self.n, dtype=np.int64), self.ndoc)
-        lens = np.fromiter((len(c) for c in self.flat), dtype=np.int64, count=len(self.flat))
+        lens = np.fromiter(map(len, self.flat), dtype=np.int64, count=nc)
         self.big = SEP.join(self.flat) + SEP
-        self.clause_of = (np.repeat(np.arange(len(self.flat), dtype=np.int64), lens + 1) if self.flat
+        self.clause_of = (np.repeat(np.arange(nc, dtype=np.int64), lens + 1) if nc
                           else np.zeros(1, dtype=np.int64))
-        self.clause_start = np.zeros(len(self.flat), dtype=np.int64)
-        if len(self.flat) > 1:
+        self.clause_start = np.zeros(nc, dtype=np.int64)
+        if nc > 1:
             self.clause_start[1:] = np.cumsum(lens[:-1] + 1)
         if scores is None:
-            self.scores = np.zeros(len(self.flat))
+            self.scores = np.zeros(nc)
         else:
-            self.scores = np.fromiter((float(s) for sc in scores for s in sc), dtype=float, count=len(self.flat))
-            if len(self.scores) != len(self.flat):
+            self.scores = np.fromiter(chain.from_iterable(scores), dtype=float)
+            if len(self.scores) != nc:
                 raise ValueError("each clause needs one score")
+        self._codes = None
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Code points of ``big`` (NUL separators are 0)."""
+        if self._codes is None:
+            self._codes = _codes(self.big)
+        return self._codes
 
 
 # --------------------------------------------------------------------------- char n-grams
@@ -170,7 +182,7 @@ class _NgramIndex:
 
 
 def ngram_tfidf(big: str, unit_of_pos: np.ndarray, n_units: int, index: _NgramIndex, idf: np.ndarray,
-                nmax: int) -> sp.csr_matrix:
+                nmax: int, codes: np.ndarray | None = None) -> sp.csr_matrix:
     """TF-IDF rows (one per unit: comment or clause) of the n-grams in ``big``.
 
     Each occurrence adds its idf; a row is divided by the square root of the sum of its occurrences'
@@ -179,7 +191,7 @@ def ngram_tfidf(big: str, unit_of_pos: np.ndarray, n_units: int, index: _NgramIn
     V = len(idf)
     if V == 0 or n_units == 0:
         return sp.csr_matrix((n_units, V), dtype=np.float32)
-    keys, pos = _ngram_keys(_codes(big), nmax)
+    keys, pos = _ngram_keys(_codes(big) if codes is None else codes, nmax)
     cols = index.lookup(keys)
     hit = cols >= 0
     cols, rows = cols[hit], unit_of_pos[pos[hit]]  # positions ascend, so rows do too
@@ -211,7 +223,10 @@ class CategoryModel(BaseEstimator):
     polarity_C : inverse regularisation of the polarity model.
     cv : folds for out-of-fold scores and the per-category gate.
     min_positives : fewest gold positives a category needs before a combiner is trained for it.
-    gate : keep a category's combiner only where it beat the rules out-of-fold.
+    gate : keep a category's combiner only where it beat the rules out-of-fold (by ``min_gain`` F1) and,
+        when ``fit`` gets groups, did not do worse than the rules when trained on the other groups.
+    min_gain : smallest out-of-fold F1 gain over the rules that switches a category to the combiner
+        (about one example's worth for a category with 40 gold positives).
     threshold : probability above which the combiner says a category is present.
     band : clause scores within ``±band`` count as neutral (as in the rules).
     random_state : seed of the fold split.
@@ -220,8 +235,8 @@ class CategoryModel(BaseEstimator):
     def __init__(self, taxonomy: str = "rater", ngram_max: int = 3, min_df: int = 3,
                  max_features: int = 100_000, text_C: float = 16.0, gold_text: bool = True,
                  gold_C: float = 10.0, meta_C: float = 1.0, polarity_C: float = 1.0, cv: int = 5,
-                 min_positives: int = 8, gate: bool = True, threshold: float = 0.5, band: float = 0.15,
-                 random_state: int = 0):
+                 min_positives: int = 8, gate: bool = True, min_gain: float = 0.02, threshold: float = 0.5,
+                 band: float = 0.15, random_state: int = 0):
         self.taxonomy = taxonomy
         self.ngram_max = ngram_max
         self.min_df = min_df
@@ -234,6 +249,7 @@ class CategoryModel(BaseEstimator):
         self.cv = cv
         self.min_positives = min_positives
         self.gate = gate
+        self.min_gain = min_gain
         self.threshold = threshold
         self.band = band
         self.random_state = random_state
@@ -295,9 +311,14 @@ class CategoryModel(BaseEstimator):
             if len(self._matcher) and b.flat else np.zeros((0, 2), dtype=np.int64)
         tid = found[:, 1] // 1024
         st = found[:, 0] - found[:, 1] % 1024 + 1
-        starts = st.tolist()
-        search = NEGATION_RE.search
-        neg = np.array([search(big[s - 4 if s >= 4 else 0:s]) is not None for s in starts], dtype=bool)
+        # a negator needs one of these characters within the four before the term: test only those matches
+        neg = np.zeros(len(st), dtype=bool)
+        if len(st):
+            negchar = np.isin(b.codes, _NEG_CODES)
+            csum = np.concatenate([[0], np.cumsum(negchar)])
+            maybe = np.flatnonzero(csum[st] - csum[np.maximum(st - 4, 0)] > 0)
+            search = NEGATION_RE.search
+            neg[maybe] = [search(big[s - 4 if s >= 4 else 0:s]) is not None for s in st[maybe].tolist()]
         cnt = self._t_ptr[tid + 1] - self._t_ptr[tid]
         rep = np.repeat(np.arange(len(tid)), cnt)
         offs = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
@@ -340,7 +361,8 @@ class CategoryModel(BaseEstimator):
     def _doc_tfidf(self, b: _Batch) -> sp.csr_matrix:
         if not b.flat:
             return sp.csr_matrix((b.n, len(self.idf_)), dtype=np.float32)
-        return ngram_tfidf(b.big, b.doc_of_clause[b.clause_of], b.n, self._index, self.idf_, self.ngram_max)
+        return ngram_tfidf(b.big, b.doc_of_clause[b.clause_of], b.n, self._index, self.idf_, self.ngram_max,
+                           codes=b.codes)
 
     def _meta(self, f, ndoc, S, G) -> np.ndarray:
         """Combiner features, shape (n, K, len(META_NAMES))."""
@@ -722,19 +744,20 @@ class CategoryModel(BaseEstimator):
                 continue
             f1_model = _f1(yk, (self._meta_oof(meta[idx, k], yk, folds) >= self.threshold).astype(int))
             entry["model_f1_oof"] = round(f1_model, 4)
-            use = f1_model > f1_rules
+            use = f1_model >= f1_rules + self.min_gain
             if group_folds:
                 # the combiner must also beat the rules when it is trained on other groups (domains)
                 f1_grp = _f1(yk, (self._meta_oof(meta_grp[idx, k], yk, group_folds) >= self.threshold).astype(int))
                 entry["model_f1_cross_group"] = round(f1_grp, 4)
-                use = use and f1_grp > f1_rules
+                use = use and f1_grp >= f1_rules
             lr = LogisticRegression(C=self.meta_C, max_iter=3000).fit(meta[idx, k], yk)
             self.meta_coef_[k] = lr.coef_[0]
             self.meta_intercept_[k] = lr.intercept_[0]
             self.thresholds_[k] = self.threshold
             self.use_model_[k] = use or not self.gate
-            entry["decision"] = ("model" if self.use_model_[k] else
-                                 "rules (model did not beat them out-of-fold" + (" and across groups)" if group_folds else ")"))
+            entry["decision"] = "model" if self.use_model_[k] else (
+                f"rules (combiner not {self.min_gain:g} F1 better out-of-fold"
+                + (" or worse across groups)" if group_folds else ")"))
         log("combiner:", report)
 
         # 3. polarity model over gold mentions (every gold category, attributed as at prediction time)

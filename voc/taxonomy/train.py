@@ -192,7 +192,8 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
         config = {"taxonomy": str(taxonomy), "gold_path": _rel(gold_path),
                   "unlabelled_paths": [_rel(p) for p in unlabelled_paths], "seed": seed, "eval_frac": eval_frac,
                   "max_unlabelled": max_unlabelled, "sentiment_model": sentiment_spec or type(sentiment_model).__name__,
-                  "group_gate": group_gate, "out": _rel(out_dir), "params": model.get_params()}
+                  "group_gate": group_gate, "out": _rel(out_dir), "extra_params": dict(params),
+                  "params": model.get_params()}
         metrics["roundtrip_identical"] = save_model_folder(model, metrics, config, out_dir, check=(held, prep))
     return model, metrics
 
@@ -202,10 +203,10 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
 
 def _rel(p) -> str:
     """A path relative to the repository when it lies near it (``../shared/data/...``), else as given."""
-    try:
-        return os.path.relpath(Path(p).resolve(), REPO_ROOT)
-    except ValueError:
-        return str(p)
+    q = Path(p).resolve()
+    if q.is_relative_to(REPO_ROOT.parent):
+        return os.path.relpath(q, REPO_ROOT)
+    return str(q)
 
 
 def reproduce_command(config: dict, out_dir: Path) -> str:
@@ -215,6 +216,14 @@ def reproduce_command(config: dict, out_dir: Path) -> str:
     except ValueError:
         out = Path(out_dir)
     cmd = f"python -m voc.taxonomy.train --taxonomy {config['taxonomy']} --out {out} --seed {config['seed']}"
+    if config.get("gold_path") and config["gold_path"] != _rel(data_dir() / GOLD_NAME):
+        cmd += f" --gold {config['gold_path']}"
+    default_unl = [_rel(p) for p in sorted(data_dir().glob(UNLABELLED_GLOB))] if data_dir().is_dir() else []
+    if config.get("unlabelled_paths") is not None and list(config["unlabelled_paths"]) != default_unl:
+        cmd += " --unlabelled" + "".join(f" {p}" for p in config["unlabelled_paths"])
+    extra = {k: v for k, v in (config.get("extra_params") or {}).items()}
+    if extra:
+        cmd += " " + " ".join(f"--param {k}={v}" for k, v in extra.items())
     if config.get("eval_frac") != 0.4:
         cmd += f" --eval-frac {config['eval_frac']}"
     if config.get("max_unlabelled"):
@@ -389,11 +398,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="clause sentiment scorer: lexicon or a sentiment model name/folder")
     ap.add_argument("--no-group-gate", action="store_true",
                     help="keep learned detectors that beat the rules in-domain even if not across domains")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="CategoryModel parameter, e.g. --param max_features=50000 (repeatable)")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
+    params = {}
+    for item in a.param:
+        name, _, value = item.partition("=")
+        params[name.strip()] = yaml.safe_load(value)
     _, metrics = train_category_model(a.taxonomy, a.gold, a.unlabelled, a.out, seed=a.seed, eval_frac=a.eval_frac,
                                       max_unlabelled=a.max_unlabelled, sentiment_model=a.sentiment_model,
-                                      group_gate=not a.no_group_gate, verbose=not a.quiet)
+                                      group_gate=not a.no_group_gate, verbose=not a.quiet, **params)
     summary = {k: {m: metrics[k][m] for m in ("micro_f1", "macro_f1", "polarity_accuracy", "strict_micro_f1")}
                for k in ("rules", "model")}
     print(json.dumps({"taxonomy": metrics["taxonomy"], **summary, "throughput": metrics["throughput"],
