@@ -11,11 +11,13 @@ How it decides, per comment and category:
    gold labels.
 3. **Combiner.** Per category, a small logistic regression over (1) and (2), trained on gold labels with
    out-of-fold text scores, decides presence. It is kept only where it beat the bare rules out-of-fold on
-   the gold training data; elsewhere the rules decide.
+   the gold training data by ``min_gain`` F1 and, given groups (domains), did not do worse than them when
+   trained on the other groups; elsewhere the rules decide. (On hotel + shopping gold, learned detectors
+   did not carry from one domain to the other, so the shipped models keep the rules' detection.)
 4. **Polarity.** A multinomial logistic regression over the attributed clauses (cue votes, clause
-   sentiment of keyword clauses, the clause after a neutral keyword clause, the comment's sentiment)
-   gives each found category its polarity. Categories found without rule evidence are attributed to the
-   clause the text model scores highest.
+   sentiment of keyword clauses, the clause after a neutral keyword clause, mild words such as 一般,
+   the comment's sentiment) gives each found category its polarity. Categories found without rule
+   evidence are attributed to the clause the text models score highest.
 
 The mapper offers what :class:`~voc.taxonomy.stage.CategoryStage` needs (``map_clauses``, ``map_batch``,
 ``taxonomy_``) and the scikit-learn contract (``fit`` returns self, ``classes_``, ``predict_proba``).
@@ -46,8 +48,8 @@ META_NAMES = ("rule_hit", "kw_opinion", "log_kw_opinion", "kw_neutral_only", "cu
 POL_NAMES = ("vote_sign", "vote_tanh", "cue_pos", "cue_neu", "cue_neg", "kw_pos", "kw_neg", "kw_neutral",
              "kw_score_sum", "next_score_sum", "doc_mean", "doc_share_pos", "doc_share_neg", "vote_zero",
              "mild_in_clause", "mild_in_comment")
-# Mild words give a category ``neutral`` (GUIDELINES: 一般, 还行, 凑合, 马马虎虎 about a category).
 _NEG_CODES = np.array([ord(c) for c in "不没无别未"], dtype=np.int64)  # every negator of NEGATION_RE has one
+# Mild words give a category ``neutral`` (GUIDELINES: 一般, 还行, 凑合, 马马虎虎 about a category).
 MILD_RE = re.compile("一般般|一般|还行|凑合|马马虎虎|中规中矩|尚可|还可以|过得去|不好不坏|普普通通|平平")
 
 
