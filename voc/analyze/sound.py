@@ -19,11 +19,6 @@ import pandas as pd
 GROUP_ALL = "all"
 
 
-def _nps_sql(col: str = "c.nps") -> str:
-    return (f"100.0 * (count(*) FILTER (WHERE {col} >= 9) - count(*) FILTER (WHERE {col} <= 6))"
-            f" / nullif(count({col}), 0)")
-
-
 def sound_table(con: duckdb.DuckDBPyConnection, group_expr: str = "'all'", group_name: str = "all") -> pd.DataFrame:
     """Sound indicators per category for one grouping of comments.
 
@@ -35,7 +30,9 @@ def sound_table(con: duckdb.DuckDBPyConnection, group_expr: str = "'all'", group
     """
     sql = f"""
     WITH c AS (SELECT *, {group_expr} AS grp FROM comments c WHERE quality = 'ok'),
-    base AS (SELECT grp, count(*) AS n_ok, {_nps_sql()} AS nps_all, count(c.nps) AS nps_n_all FROM c GROUP BY grp),
+    base AS (SELECT grp, count(*) AS n_ok, count(nps) AS nps_n_all,
+                    count(*) FILTER (WHERE nps >= 9) AS promoters_all,
+                    count(*) FILTER (WHERE nps <= 6) AS detractors_all FROM c GROUP BY grp),
     m AS (SELECT DISTINCT ON (m.comment_id, m.taxonomy, m.category) m.*, c.grp, c.nps
           FROM mentions m JOIN c ON c.id = m.comment_id),
     agg AS (
@@ -55,11 +52,7 @@ def sound_table(con: duckdb.DuckDBPyConnection, group_expr: str = "'all'", group
            a.nps_n, round(100.0 * (a.promoters - a.detractors) / nullif(a.nps_n, 0), 2) AS nps,
            round(100.0 * ((b.promoters_all - a.promoters) - (b.detractors_all - a.detractors))
                  / nullif(b.nps_n_all - a.nps_n, 0), 2) AS nps_others
-    FROM agg a JOIN (
-        SELECT b.*, p.promoters_all, p.detractors_all FROM base b JOIN (
-            SELECT grp, count(*) FILTER (WHERE nps >= 9) AS promoters_all,
-                   count(*) FILTER (WHERE nps <= 6) AS detractors_all FROM c GROUP BY grp) p USING (grp)
-    ) b USING (grp)
+    FROM agg a JOIN base b USING (grp)
     ORDER BY "group", a.taxonomy, a.volume DESC, a.category
     """
     return con.execute(sql).df()
