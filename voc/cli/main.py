@@ -228,6 +228,17 @@ def version():
     out_console.print(__version__)
 
 
+def _register_submodules() -> None:
+    """Commands kept in their own modules (analysis: drivers/export; models: registry/label-queue)."""
+    from voc.cli import analysis, models
+
+    analysis.register(app)
+    models.register(app)
+
+
+_register_submodules()
+
+
 def main() -> None:  # pragma: no cover
     app()
 
