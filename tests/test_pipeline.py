@@ -104,6 +104,7 @@ def test_demo_sample_end_to_end(tmp_path):
     c = pd.read_parquet(tmp_path / "demo" / "comments.parquet")
     assert c["text"].str.contains(r"(?<!\d)1[3-9]\d{9}(?!\d)").sum() == 0
     assert (c["quality"] == "boilerplate").sum() >= 5
+    assert c["ces"].between(1, 7).sum() >= 200 and res.warnings["ces_invalid"] == 2  # 9 and 很难说 are nulled
     m = pd.read_parquet(tmp_path / "demo" / "mentions.parquet")
     from voc.taxonomy.model import load_taxonomy
     for tax in ("rater", "touchpoint"):

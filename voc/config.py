@@ -39,6 +39,7 @@ class ColumnMap(_Strict):
     nps: str | None = None
     csat: str | None = None
     rating: str | None = None
+    ces: str | None = None  # customer effort score
     segments: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("segments")
@@ -62,6 +63,7 @@ class InputConfig(_Strict):
     nps_scale: tuple[int, int] = (0, 10)
     csat_scale: tuple[int, int] = (1, 5)
     rating_scale: tuple[int, int] = (1, 5)
+    ces_scale: tuple[int, int] = (1, 7)  # CES 2.0: 7 = "very easy"
 
 
 class CleanConfig(_Strict):

@@ -1,7 +1,7 @@
 """Apply a column mapping: source columns become voc's canonical fields.
 
 Canonical columns: ``id``, ``source_row``, ``date``, ``channel``, ``source``,
-``nps``, ``csat``, ``rating``, ``text`` and one ``seg_<name>`` per segment.
+``nps``, ``csat``, ``rating``, ``ces``, ``text`` and one ``seg_<name>`` per segment.
 Scores outside their scale and unparseable dates become null (counted in the
 run summary); rows without usable text are rejected.
 """
@@ -17,7 +17,7 @@ from voc.config import ColumnMap, InputConfig
 from voc.errors import InputError
 from voc.io.readers import ROW, Rejected
 
-CANONICAL = ["id", "source_row", "date", "channel", "source", "nps", "csat", "rating", "text"]
+CANONICAL = ["id", "source_row", "date", "channel", "source", "nps", "csat", "rating", "ces", "text"]
 _NUM = re.compile(r"-?\d+(?:\.\d+)?")
 _CN_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?")
 
@@ -26,7 +26,7 @@ def check_columns(columns: list[str], cmap: ColumnMap) -> None:
     """Raise a clear error when a mapped column is not in the file."""
     present = set(columns)
     wanted = {"text": cmap.text}
-    wanted.update({k: getattr(cmap, k) for k in ("id", "date", "channel", "source", "nps", "csat", "rating")
+    wanted.update({k: getattr(cmap, k) for k in ("id", "date", "channel", "source", "nps", "csat", "rating", "ces")
                    if getattr(cmap, k)})
     wanted.update({f"segments.{k}": v for k, v in cmap.segments.items()})
     for field, col in wanted.items():
@@ -86,7 +86,8 @@ def map_columns(frame: pd.DataFrame, cfg: InputConfig) -> tuple[pd.DataFrame, li
     for key in ("channel", "source"):
         col = getattr(cm, key)
         out[key] = frame[col].fillna("").astype(str).str.strip().replace("", None) if col else None
-    for key, scale in (("nps", cfg.nps_scale), ("csat", cfg.csat_scale), ("rating", cfg.rating_scale)):
+    for key, scale in (("nps", cfg.nps_scale), ("csat", cfg.csat_scale), ("rating", cfg.rating_scale),
+                       ("ces", cfg.ces_scale)):
         col = getattr(cm, key)
         if col:
             raw = frame[col].fillna("").astype(str).str.strip()

@@ -117,7 +117,7 @@ def query_comments(run_dir: str | Path, q: CommentQuery) -> pd.DataFrame:
         con.close()
 
 
-_BASE_COLS = {"id", "source_row", "date", "channel", "source", "nps", "csat", "rating", "text", "quality", "pii",
+_BASE_COLS = {"id", "source_row", "date", "channel", "source", "nps", "csat", "rating", "ces", "text", "quality", "pii",
               "emojis", "tokens", "keywords", "clauses", "clause_scores", "sentiment", "p_negative", "p_neutral",
               "p_positive"}
 

@@ -21,6 +21,7 @@ def comments_schema(segments: list[str], taxonomies: list[str]) -> pa.Schema:
     fields = [
         ("id", pa.string()), ("source_row", pa.int64()), ("date", pa.timestamp("us")), ("channel", pa.string()),
         ("source", pa.string()), ("nps", pa.float64()), ("csat", pa.float64()), ("rating", pa.float64()),
+        ("ces", pa.float64()),
         *[(s, pa.string()) for s in segments],
         ("text", pa.string()), ("quality", pa.string()), ("pii", STR_LIST), ("emojis", STR_LIST),
         ("tokens", STR_LIST), ("keywords", STR_LIST), ("clauses", STR_LIST), ("clause_scores", pa.list_(pa.float64())),
