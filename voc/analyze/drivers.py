@@ -1,0 +1,488 @@
+"""Driver analysis: which themes move NPS, CSAT, CES, ratings or a binary outcome such as churn.
+
+Works on a DataFrame with one outcome column and 0/1 driver columns (:func:`driver_analysis`); a run's
+store is turned into such a frame by :func:`voc.analyze.driverstore.load_driver_frame`.
+
+Driver features
+---------------
+By default each category of a taxonomy gives two indicators per comment: ``neg:<taxonomy>/<key>`` (the
+comment mentions the category negatively) and ``pos:<taxonomy>/<key>`` (positively). Negative and positive
+mentions are kept apart because they rarely matter symmetrically (a late delivery costs more NPS than a
+fast one earns); neutral mentions are rare and carry no direction, so they are not drivers. A comment that
+mentions a category both ways has both indicators set. ``any:<taxonomy>/<key>`` (mentioned at all) is the
+alternative encoding, and is used for the theme's volume and performance.
+
+Methods
+-------
+- ``relative_weights``: Johnson's relative weights of the OLS R² (continuous outcomes) or of the logistic
+  ``R_O²`` (binary outcomes, Tonidandel & LeBreton 2010); see :mod:`voc.analyze.importance`.
+- ``shapley``: Shapley value regression / general dominance of the OLS R² (for a binary outcome, the linear
+  probability model's R²); exact up to 15 drivers, a seeded Monte Carlo estimate with standard errors above.
+- ``logistic``: a statsmodels logistic regression (with a weak log-F(1,1) prior per slope, which keeps odds
+  ratios finite when no detractor mentions a theme) of the adverse outcome (detractor for NPS, a score below
+  the scale's midpoint for CSAT/CES/ratings, the flag itself for a binary outcome) on all drivers, with odds
+  ratios and 95% Wald intervals; its importance is ``|b| × sd(x)`` (the standardised log-odds coefficient).
+  For continuous outcomes the OLS coefficients (HC3 standard errors) are reported as well.
+- impact (see :data:`IMPACT_DEFINITIONS`): how the headline metric would change without the driver.
+
+Confidence intervals for importance and impact are percentile bootstrap intervals (seeded; ``n_boot``
+resamples of the rows); Shapley values are bootstrapped when they are exact and ``p <= 12``.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from voc.analyze.importance import EXACT_MAX, fit_logit, logistic_relative_weights, relative_weights, shapley_r2
+from voc.errors import InputError
+
+KINDS = ("nps", "promoter", "detractor", "csat", "rating", "ces", "continuous", "binary")
+METHODS = ("shapley", "relative_weights", "logistic")
+SCALES = {"nps": (0, 10), "promoter": (0, 10), "detractor": (0, 10), "csat": (1, 5), "rating": (1, 5),
+          "ces": (1, 7)}
+FEATURE_RE = re.compile(r"^(neg|pos|neu|any):([^/]+)/(.+)$")
+POLARITY = {"neg": "negative", "pos": "positive", "neu": "neutral", "any": "any"}
+BOOT_SHAPLEY_MAX = 12
+_TRUE = {"1", "1.0", "true", "t", "yes", "y", "是", "对", "有"}
+_FALSE = {"0", "0.0", "false", "f", "no", "n", "否", "不", "无"}
+
+IMPACT_DEFINITIONS = {
+    "nps_neutral": "impact_neutral: change in NPS (points) if the driver's mentions were neutral: for a negative "
+                   "driver its mentioners who are detractors (0-6) count as passives, for a positive driver its "
+                   "mentioners who are promoters (9-10) count as passives; the other respondents are unchanged",
+    "nps_removed": "impact_removed: change in NPS (points) if the driver's mentioners were removed from the "
+                   "sample: NPS of the respondents who do not have this driver minus the NPS of all respondents",
+    "mean_removed": "impact_removed: change in the mean score if the driver's mentioners were removed: mean of "
+                    "the respondents without this driver minus the mean of all respondents",
+    "rate_removed": "impact_removed: change in the outcome rate (percentage points) if the driver's mentioners "
+                    "were removed: rate among respondents without this driver minus the overall rate",
+}
+
+
+@dataclass
+class Outcome:
+    """An outcome column and how to read it.
+
+    ``kind``: ``nps`` (0-10, analysed as a continuous score; adverse = detractor 0-6), ``promoter`` /
+    ``detractor`` (0/1 flags derived from a 0-10 NPS column), ``csat`` / ``rating`` / ``ces`` /
+    ``continuous`` (numeric scores; adverse = below the scale's midpoint; for CES 2.0, 1-7, higher is easier)
+    or ``binary`` (0/1, true/false, yes/no, 是/否, or ``value == positive`` for other strings).
+    """
+
+    column: str
+    kind: str
+    scale: tuple[float, float] | None = None
+    positive: str | None = None
+
+    @property
+    def continuous(self) -> bool:
+        return self.kind in ("nps", "csat", "rating", "ces", "continuous")
+
+    @property
+    def nps_based(self) -> bool:
+        return self.kind in ("nps", "promoter", "detractor")
+
+    def values(self, s: pd.Series) -> pd.Series:
+        """The outcome as floats (0/1 for binary kinds), NaN where missing or out of scale."""
+        if self.kind == "binary":
+            return _binary(s, self.column, self.positive)
+        num = pd.to_numeric(s, errors="coerce").astype(float)
+        if self.nps_based:
+            num = num.where((num >= 0) & (num <= 10))
+            if self.kind == "promoter":
+                return (num >= 9).astype(float).where(num.notna())
+            if self.kind == "detractor":
+                return (num <= 6).astype(float).where(num.notna())
+        elif self.scale is not None:
+            num = num.where((num >= self.scale[0]) & (num <= self.scale[1]))
+        return num
+
+    def adverse(self, y: np.ndarray) -> tuple[np.ndarray, str]:
+        """The 0/1 target of the logistic regression and its description."""
+        if self.kind == "nps":
+            return (y <= 6).astype(float), "detractor (NPS 0-6) vs not"
+        if not self.continuous:
+            return y.astype(float), f"{self.kind if self.kind != 'binary' else self.column} = 1 vs 0"
+        lo, hi = self.scale if self.scale is not None else (float(np.min(y)), float(np.max(y)))
+        mid = (lo + hi) / 2
+        return (y < mid).astype(float), f"{self.column} below the scale midpoint {mid:g} ({lo:g}-{hi:g}) vs not"
+
+    def metric(self, y: np.ndarray) -> float:
+        """The headline metric: NPS for ``nps``, the mean score, or the rate in % for binary outcomes."""
+        if len(y) == 0:
+            return float("nan")
+        if self.kind == "nps":
+            return 100.0 * (np.mean(y >= 9) - np.mean(y <= 6))
+        return float(np.mean(y)) * (1 if self.continuous else 100)
+
+    @property
+    def metric_name(self) -> str:
+        if self.kind == "nps":
+            return "NPS"
+        if self.continuous:
+            return f"mean {self.column}"
+        return f"% {self.kind if self.kind != 'binary' else self.column}"
+
+
+def _binary(s: pd.Series, column: str, positive: str | None) -> pd.Series:
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype(float)
+    if pd.api.types.is_numeric_dtype(s) and positive is None:
+        v = s.astype(float)
+        if not set(v.dropna().unique()) <= {0.0, 1.0}:
+            raise InputError(f"outcome {column!r} has values other than 0 and 1; use --kind continuous, or "
+                             f"--positive VALUE to say which value counts as 1")
+        return v
+    txt = s.astype("string").str.strip().str.lower()
+    missing = txt.isna() | (txt == "")
+    if positive is not None:
+        return (txt == str(positive).strip().lower()).astype(float).where(~missing)
+    bad = sorted(set(txt[~missing]) - _TRUE - _FALSE)
+    if bad:
+        raise InputError(f"outcome {column!r} is not a yes/no column (values such as {bad[:3]}); "
+                         f"give --positive VALUE to say which value counts as 1")
+    return txt.isin(_TRUE).astype(float).where(~missing)
+
+
+def resolve_outcome(df: pd.DataFrame, outcome: str, kind: str | None = None,
+                    scale: tuple[float, float] | None = None, positive: str | None = None) -> Outcome:
+    """Find the outcome column (``nps``, ``csat``, ``city`` or ``seg_city`` ...) and decide its kind.
+
+    ``promoter`` and ``detractor`` name flags derived from the ``nps`` column.
+
+    Raises
+    ------
+    InputError
+        When the column is missing or its kind cannot be told from its values.
+    """
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"unknown outcome kind {kind!r}; use one of {', '.join(KINDS)}")
+    col = outcome
+    if outcome in ("promoter", "detractor") and outcome not in df.columns:
+        col, kind = "nps", kind or outcome
+    if col not in df.columns and f"seg_{col}" in df.columns:
+        col = f"seg_{col}"
+    if col not in df.columns:
+        avail = [c for c in df.columns if c in ("nps", "csat", "rating", "ces") or c.startswith("seg_")]
+        raise InputError(f"outcome column {outcome!r} is not in the data; available: "
+                         f"{', '.join(avail + ['promoter', 'detractor'] * ('nps' in avail)) or 'none'}")
+    if kind is None:
+        if col in ("nps", "csat", "rating", "ces"):
+            kind = col
+        elif positive is not None or pd.api.types.is_bool_dtype(df[col]):
+            kind = "binary"
+        elif pd.api.types.is_numeric_dtype(df[col]):
+            kind = "binary" if set(df[col].dropna().unique()) <= {0, 1} else "continuous"
+        else:
+            kind = "binary"
+    return Outcome(col, kind, scale if scale is not None else SCALES.get(kind), positive)
+
+
+def parse_feature(name: str) -> tuple[str | None, str | None, str]:
+    """``neg:touchpoint/delivery`` → (``negative``, ``touchpoint``, ``delivery``); other names are themes."""
+    m = FEATURE_RE.match(name)
+    if not m:
+        return None, None, name
+    return POLARITY[m[1]], m[2], m[3]
+
+
+@dataclass
+class DriverResult:
+    """Ranked drivers (``drivers``), theme-level importance-performance (``themes``) and ``info``."""
+
+    drivers: pd.DataFrame
+    themes: pd.DataFrame
+    info: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: info plus the two tables as lists of records (NaN → None)."""
+        return {**self.info, "drivers": _records(self.drivers), "themes": _records(self.themes)}
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    out = []
+    for rec in df.to_dict(orient="records"):
+        out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else
+                        v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()})
+    return out
+
+
+def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: str | None = None,
+                    scale: tuple[float, float] | None = None, positive: str | None = None,
+                    methods: tuple[str, ...] = METHODS, n_boot: int = 200, seed: int = 0, min_rows: int = 30,
+                    min_count: int = 5, exact_max: int = EXACT_MAX, n_perm: int = 2000,
+                    ci: float = 0.95) -> DriverResult:
+    """Rank the drivers of an outcome.
+
+    Parameters
+    ----------
+    df : one row per respondent, with the outcome column and the 0/1 feature columns.
+    outcome : outcome column (``nps``, ``csat``, ``rating``, ``ces``, ``promoter``, ``detractor``, a segment
+        name such as ``churned`` or ``seg_churned``, or any column of ``df``).
+    features : driver columns (0/1). Names such as ``neg:touchpoint/delivery`` are grouped into themes.
+    kind : outcome kind (see :class:`Outcome`); guessed from the column when None.
+    scale : (low, high) of a score; defaults by kind (NPS 0-10, CSAT 1-5, rating 1-5, CES 1-7).
+    positive : for a string outcome, the value that counts as 1.
+    methods : any of ``shapley``, ``relative_weights``, ``logistic``; the first one ranks the drivers.
+    n_boot : bootstrap resamples for the importance and impact intervals (0 for none).
+    seed : random seed (bootstrap and Monte Carlo Shapley).
+    min_rows : fewer rows with an outcome raise InputError.
+    min_count : drivers present in fewer rows are dropped (listed in ``info['dropped']``).
+    exact_max : largest number of drivers for exact Shapley values (at most 15).
+    n_perm : orderings for the Monte Carlo Shapley estimate beyond ``exact_max``.
+    ci : confidence level of all intervals.
+
+    Returns
+    -------
+    DriverResult; ``drivers`` has one row per driver with ``rank``, ``importance`` (% of the fit, by the
+    first method), ``shapley``/``rw`` (raw, R² units) and ``*_pct`` (% of R²) with ``*_ci_low/high``,
+    ``odds_ratio`` with its interval and p-value, ``impact_removed`` (and ``impact_neutral`` for NPS) with
+    intervals, ``corr`` (sign = direction). ``info`` states the definitions and how each value was computed.
+    """
+    methods = tuple(_method(m) for m in methods) or METHODS
+    out = resolve_outcome(df, outcome, kind, scale, positive)
+    missing = [f for f in features if f not in df.columns]
+    if missing:
+        raise InputError(f"driver column(s) {', '.join(missing[:3])} are not in the data")
+    y_all = out.values(df[out.column])
+    keep = y_all.notna().to_numpy()
+    y = y_all.to_numpy(dtype=float)[keep]
+    n = len(y)
+    if n < min_rows:
+        raise InputError(f"only {n} rows have a value for outcome {outcome!r}; driver analysis needs at least "
+                         f"{min_rows}")
+    if np.unique(y).size < 2:
+        raise InputError(f"outcome {outcome!r} has a single value in all {n} rows, so nothing can drive it")
+    X_all = df.loc[keep, list(features)].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(dtype=float)
+    counts = (X_all != 0).sum(axis=0)
+    ok = (counts >= min_count) & (X_all.std(axis=0) > 0)
+    dropped = [f for f, k in zip(features, ok) if not k]
+    feats = [f for f, k in zip(features, ok) if k]
+    if not feats:
+        raise InputError(f"no driver is present in at least {min_count} of the {n} rows with outcome {outcome!r}")
+    X = X_all[:, ok]
+    p = X.shape[1]
+
+    res: dict[str, np.ndarray] = {}
+    info: dict = {"outcome": outcome, "column": out.column, "kind": out.kind, "n": n, "drivers_used": p,
+                  "dropped": dropped, "methods": list(methods), "ci": ci,
+                  "scale": list(out.scale) if out.scale else None, "metric": out.metric_name,
+                  "metric_value": _round(out.metric(y), 3), "ranked_by": methods[0], "notes": []}
+    if "relative_weights" in methods:
+        rw, r2 = (relative_weights if out.continuous else logistic_relative_weights)(X, y)
+        res["rw"] = rw
+        info["rw_r2"] = _round(r2, 4)
+        info["rw_model"] = "OLS R²" if out.continuous else "logistic R_O² (Tonidandel & LeBreton 2010)"
+    if "shapley" in methods:
+        sh = shapley_r2(X, y, exact_max=exact_max, n_perm=n_perm, seed=seed)
+        res["shapley"], res["shapley_se"] = sh["values"], sh["se"]
+        info.update(shapley_r2=_round(sh["r2"], 4), shapley_exact=sh["exact"], shapley_method=sh["method"],
+                    shapley_model="OLS R²" if out.continuous else "linear probability model R²")
+        if not sh["exact"]:
+            info["notes"].append(f"{p} drivers exceed the exact Shapley limit of {min(exact_max, EXACT_MAX)}: "
+                                 "Shapley values are Monte Carlo estimates (shapley_se) and are not bootstrapped")
+    if "logistic" in methods:
+        res.update(_logistic(X, out.adverse(y)[0], ci, info))
+        info["logistic_target"] = out.adverse(y)[1]
+    if out.continuous:
+        res.update(_ols(X, y, ci))
+    res["corr"] = np.array([np.corrcoef(X[:, j], y)[0, 1] for j in range(p)])
+    imp = _impacts(X, y, out, np.arange(n)[None, :], _polarities(feats))
+    res.update({k: v[0] for k, v in imp.items()})
+    info["impact_definitions"] = _impact_defs(out)
+    if n_boot > 0:
+        res.update(_bootstrap(X, y, out, feats, methods, n_boot, seed, ci, "shapley" in methods
+                              and info.get("shapley_exact") and p <= BOOT_SHAPLEY_MAX))
+        info["bootstrap"] = f"{n_boot} percentile-bootstrap resamples of the rows, seed {seed}"
+    drivers = _driver_table(feats, X, res, methods[0])
+    return DriverResult(drivers, _theme_table(df.loc[keep], drivers, y, out), info)
+
+
+def _method(m: str) -> str:
+    m = {"rw": "relative_weights", "relative-weights": "relative_weights", "dominance": "shapley",
+         "logit": "logistic"}.get(m, m)
+    if m not in METHODS:
+        raise InputError(f"unknown method {m!r}; use shapley, relative_weights (rw), logistic or all")
+    return m
+
+
+def _round(v, k):
+    return None if v is None or not np.isfinite(v) else round(float(v), k)
+
+
+def _polarities(feats: list[str]) -> list[str | None]:
+    return [parse_feature(f)[0] for f in feats]
+
+
+def _logistic(X: np.ndarray, t: np.ndarray, ci: float, info: dict) -> dict:
+    """Odds ratios with Wald intervals from a logistic regression of the adverse outcome (log-F(1,1) prior)."""
+    p = X.shape[1]
+    nan = np.full(p, np.nan)
+    if min(t.sum(), len(t) - t.sum()) < 5:
+        info["notes"].append("the logistic regression was skipped: fewer than 5 rows on one side of its target")
+        return {k: nan for k in ("logit_coef", "odds_ratio", "or_ci_low", "or_ci_high", "p_value", "logit_importance")}
+    f = fit_logit(X, t, ci)
+    b = f["params"][1:]
+    sep = [j for j in range(p) if np.unique(t[X[:, j] != 0]).size < 2]
+    info["logistic_model"] = ("statsmodels GLM binomial with a log-F(1,1) prior per driver (Greenland & "
+                              "Mansournia 2015), so odds ratios stay finite under separation")
+    if sep:
+        info["notes"].append(f"{len(sep)} driver(s) have an outcome on one side only among their mentioners "
+                             "(separation); their odds ratios are shrunk by the prior and are only indicative")
+    return {"logit_coef": b, "odds_ratio": np.exp(b), "or_ci_low": np.exp(f["ci_low"][1:]),
+            "or_ci_high": np.exp(f["ci_high"][1:]), "p_value": f["p_values"][1:],
+            "logit_importance": np.abs(b) * X.std(axis=0, ddof=1)}
+
+
+def _ols(X: np.ndarray, y: np.ndarray, ci: float) -> dict:
+    """OLS coefficients (score points per mention) with HC3 intervals."""
+    from statsmodels.regression.linear_model import OLS
+
+    fit = OLS(y, np.column_stack([np.ones(len(X)), X])).fit(cov_type="HC3")
+    ints = np.asarray(fit.conf_int(1 - ci))[1:]
+    return {"coef": np.asarray(fit.params)[1:], "coef_ci_low": ints[:, 0], "coef_ci_high": ints[:, 1]}
+
+
+def _impacts(X: np.ndarray, y: np.ndarray, out: Outcome, idx: np.ndarray, pols: list[str | None]) -> dict:
+    """Impact of every driver for each resample (rows of ``idx``), vectorised over drivers."""
+    Xb = X[idx] != 0                      # (B, n, p)
+    yb = y[idx]                           # (B, n)
+    n = idx.shape[1]
+    without = ~Xb
+    n_wo = without.sum(axis=1)            # (B, p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if out.kind == "nps":
+            prom, det = (yb >= 9).astype(float), (yb <= 6).astype(float)
+            base = 100 * (prom.mean(axis=1) - det.mean(axis=1))[:, None]
+            wo = 100 * (np.einsum("bn,bnp->bp", prom, without) - np.einsum("bn,bnp->bp", det, without)) / n_wo
+            det_m = np.einsum("bn,bnp->bp", det, Xb)
+            prom_m = np.einsum("bn,bnp->bp", prom, Xb)
+            neg = np.array([q != "positive" for q in pols])
+            neutral = np.where(neg, 100 * det_m / n, -100 * prom_m / n)
+            return {"impact_removed": wo - base, "impact_neutral": neutral}
+        scale = 1 if out.continuous else 100
+        base = scale * yb.mean(axis=1)[:, None]
+        wo = scale * np.einsum("bn,bnp->bp", yb, without) / n_wo
+        return {"impact_removed": wo - base}
+
+
+def _impact_defs(out: Outcome) -> list[str]:
+    if out.kind == "nps":
+        return [IMPACT_DEFINITIONS["nps_neutral"], IMPACT_DEFINITIONS["nps_removed"]]
+    return [IMPACT_DEFINITIONS["mean_removed" if out.continuous else "rate_removed"]]
+
+
+def _bootstrap(X, y, out: Outcome, feats, methods, n_boot, seed, ci, with_shapley) -> dict:
+    rng = np.random.default_rng(seed)
+    n, p = X.shape
+    idx = rng.integers(0, n, size=(n_boot, n))
+    lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
+    res = {}
+    stats: dict[str, list] = {"rw": [], "rw_pct": [], "shapley": [], "shapley_pct": []}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for b in range(n_boot):
+            Xb, yb = X[idx[b]], y[idx[b]]
+            if np.unique(yb).size < 2:
+                continue
+            if "relative_weights" in methods:
+                w, r2 = (relative_weights if out.continuous else logistic_relative_weights)(Xb, yb)
+                stats["rw"].append(w)
+                stats["rw_pct"].append(100 * w / r2 if r2 > 0 else np.full(p, np.nan))
+            if with_shapley:
+                v = shapley_r2(Xb, yb)["values"]
+                stats["shapley"].append(v)
+                stats["shapley_pct"].append(100 * v / v.sum() if v.sum() > 0 else np.full(p, np.nan))
+    for k, vals in stats.items():
+        if vals:
+            a = np.array(vals)
+            res[f"{k}_ci_low"], res[f"{k}_ci_high"] = np.nanpercentile(a, lo_q, axis=0), np.nanpercentile(a, hi_q, axis=0)
+    chunk = max(1, 2_000_000 // max(n * p, 1))
+    parts: dict[str, list] = {}
+    for s in range(0, n_boot, chunk):
+        for k, v in _impacts(X, y, out, idx[s:s + chunk], _polarities(feats)).items():
+            parts.setdefault(k, []).append(v)
+    for k, v in parts.items():
+        a = np.concatenate(v)
+        res[f"{k}_ci_low"], res[f"{k}_ci_high"] = np.nanpercentile(a, lo_q, axis=0), np.nanpercentile(a, hi_q, axis=0)
+    return res
+
+
+_ORDER = ["rank", "feature", "taxonomy", "category", "polarity", "n_mentions", "share", "importance",
+          "shapley", "shapley_pct", "shapley_ci_low", "shapley_ci_high", "shapley_pct_ci_low", "shapley_pct_ci_high",
+          "shapley_se", "rw", "rw_pct", "rw_ci_low", "rw_ci_high", "rw_pct_ci_low", "rw_pct_ci_high",
+          "logit_coef", "odds_ratio", "or_ci_low", "or_ci_high", "p_value", "logit_importance",
+          "coef", "coef_ci_low", "coef_ci_high", "corr", "impact_neutral", "impact_neutral_ci_low",
+          "impact_neutral_ci_high", "impact_removed", "impact_removed_ci_low", "impact_removed_ci_high"]
+
+
+def _driver_table(feats: list[str], X: np.ndarray, res: dict, primary: str) -> pd.DataFrame:
+    parsed = [parse_feature(f) for f in feats]
+    d = pd.DataFrame({"feature": feats, "polarity": [q[0] for q in parsed], "taxonomy": [q[1] for q in parsed],
+                      "category": [q[2] for q in parsed], "n_mentions": (X != 0).sum(axis=0),
+                      "share": (X != 0).mean(axis=0)})
+    for k, v in res.items():
+        d[k] = v
+    for k in ("rw", "shapley"):
+        if k in d:
+            tot = d[k].sum()
+            d[f"{k}_pct"] = 100 * d[k] / tot if tot > 0 else np.nan
+    key = {"shapley": "shapley_pct", "relative_weights": "rw_pct", "logistic": "logit_importance"}[primary]
+    if primary == "logistic":
+        tot = d[key].sum()
+        d["importance"] = 100 * d[key] / tot if tot > 0 else np.nan
+    else:
+        d["importance"] = d[key]
+    d = d.sort_values("importance", ascending=False, na_position="last").reset_index(drop=True)
+    d["rank"] = np.arange(1, len(d) + 1)
+    for c in _ORDER:
+        if c not in d:
+            d[c] = np.nan
+    return d[_ORDER]
+
+
+QUADRANTS = {(True, False): "fix first 优先改进", (True, True): "keep up 继续保持",
+             (False, False): "low priority 次要", (False, True): "possible overkill 过度投入"}
+
+
+def _theme_table(df: pd.DataFrame, drivers: pd.DataFrame, y: np.ndarray, out: Outcome) -> pd.DataFrame:
+    """Importance-performance per theme: importance = the sum of its drivers' importance (% of the fit);
+    performance = net sentiment of its mentions in these rows and the mentioners' headline metric.
+
+    Quadrants split at the mean importance and the mean net sentiment of the themes (data-centred IPA).
+    """
+    rows = []
+    for (tax, cat), g in drivers.groupby(["taxonomy", "category"], dropna=False, sort=False):
+        key = f"{tax}/{cat}" if isinstance(tax, str) else cat
+        cols = {q: f"{q}:{key}" for q in ("neg", "pos", "any")}
+        has = {q: c in df.columns for q, c in cols.items()}
+        neg = df[cols["neg"]].to_numpy() != 0 if has["neg"] else np.zeros(len(df), bool)
+        pos = df[cols["pos"]].to_numpy() != 0 if has["pos"] else np.zeros(len(df), bool)
+        if has["any"]:
+            ment = df[cols["any"]].to_numpy() != 0
+        elif has["neg"] or has["pos"]:
+            ment = neg | pos
+        else:
+            ment = df[g["feature"].iloc[0]].to_numpy() != 0
+        vol = int(ment.sum())
+        rows.append({"taxonomy": tax, "category": cat, "importance": g["importance"].sum(),
+                     "importance_negative": g.loc[g["polarity"] == "negative", "importance"].sum(),
+                     "importance_positive": g.loc[g["polarity"] == "positive", "importance"].sum(),
+                     "volume": vol, "share": vol / len(df) if len(df) else np.nan,
+                     "net_sentiment": 100 * (pos.sum() - neg.sum()) / vol if vol and (has["neg"] or has["pos"])
+                     else np.nan,
+                     "mentioners_metric": out.metric(y[ment]) if vol else np.nan,
+                     "others_metric": out.metric(y[~ment]) if vol < len(y) else np.nan})
+    t = pd.DataFrame(rows)
+    if t.empty:
+        return t
+    perf = t["net_sentiment"] if t["net_sentiment"].notna().any() else t["mentioners_metric"]
+    hi_imp = t["importance"] >= t["importance"].mean()
+    hi_perf = perf >= perf.mean()
+    t["quadrant"] = [QUADRANTS[(bool(a), bool(b))] for a, b in zip(hi_imp, hi_perf)]
+    return t.sort_values("importance", ascending=False).reset_index(drop=True)

@@ -1,0 +1,179 @@
+"""Driver analysis of a run: the comment × category-polarity frame from the store, per taxonomy and segment.
+
+One row per usable comment (``quality = 'ok'``) with its scores, segments and, for every category that
+is mentioned, the 0/1 columns ``neg:<taxonomy>/<key>``, ``pos:<taxonomy>/<key>`` and ``any:<taxonomy>/<key>``
+(see :mod:`voc.analyze.drivers` for why negative and positive mentions are separate drivers).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import yaml
+
+from voc.analyze.drivers import METHODS, driver_analysis
+from voc.errors import InputError
+
+SCORES = ("nps", "csat", "rating", "ces")
+ENCODINGS = ("polarity", "any")
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("DESCRIBE comments").fetchall()]
+
+
+def load_driver_frame(con: duckdb.DuckDBPyConnection, encoding: str = "polarity"
+                      ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The driver frame of a store and the driver columns of each taxonomy.
+
+    Parameters
+    ----------
+    con : connection to a run store.
+    encoding : ``polarity`` (drivers ``neg:``/``pos:`` per category) or ``any`` (``any:``, mentioned at all).
+
+    Returns
+    -------
+    frame : one row per usable comment: ``id``, ``date``, ``channel``, the score columns present
+        (``nps``, ``csat``, ``rating``, ``ces``), the ``seg_*`` columns and the indicator columns.
+    features : taxonomy → its driver columns, categories by descending volume.
+    """
+    if encoding not in ENCODINGS:
+        raise InputError(f"unknown driver encoding {encoding!r}; use polarity or any")
+    cols = _columns(con)
+    keep = [c for c in ("id", "date", "channel", *SCORES) if c in cols] + [c for c in cols if c.startswith("seg_")]
+    frame = con.execute(f"SELECT {', '.join(chr(34) + c + chr(34) for c in keep)} FROM comments "
+                        "WHERE quality = 'ok'").df()
+    m = con.execute("""SELECT DISTINCT m.comment_id, m.taxonomy, m.category, m.polarity FROM mentions m
+                       JOIN comments c ON c.id = m.comment_id WHERE c.quality = 'ok'""").df()
+    features: dict[str, list[str]] = {}
+    if m.empty:
+        return frame, features
+    order = m.groupby(["taxonomy", "category"])["comment_id"].nunique().reset_index(name="n")
+    order = order.sort_values(["taxonomy", "n", "category"], ascending=[True, False, True])
+    pos_in = {cid: i for i, cid in enumerate(frame["id"])}
+    rows = m["comment_id"].map(pos_in).to_numpy()
+    new = {}
+    for tax, cat in order[["taxonomy", "category"]].itertuples(index=False):
+        sel = (m["taxonomy"] == tax).to_numpy() & (m["category"] == cat).to_numpy()
+        for short, pols in (("neg", ("negative",)), ("pos", ("positive",)), ("any", None)):
+            s = sel if pols is None else sel & m["polarity"].isin(pols).to_numpy()
+            col = np.zeros(len(frame), dtype=np.int8)
+            col[rows[s]] = 1
+            new[f"{short}:{tax}/{cat}"] = col
+        feats = [f"any:{tax}/{cat}"] if encoding == "any" else [f"neg:{tax}/{cat}", f"pos:{tax}/{cat}"]
+        features.setdefault(tax, []).extend(feats)
+    frame = pd.concat([frame, pd.DataFrame(new, index=frame.index)], axis=1)
+    return frame, features
+
+
+def run_scales(store: Path) -> dict[str, tuple[float, float]]:
+    """Score scales from the run's ``config.yaml`` (next to the store), else the defaults."""
+    scales = {"nps": (0, 10), "csat": (1, 5), "rating": (1, 5), "ces": (1, 7)}
+    cfg = Path(store).parent / "config.yaml"
+    if cfg.is_file():
+        inp = (yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}).get("input", {}) or {}
+        for k in scales:
+            v = inp.get(f"{k}_scale")
+            if isinstance(v, (list, tuple)) and len(v) == 2:
+                scales[k] = (float(v[0]), float(v[1]))
+    return scales
+
+
+def run_drivers(run_dir: str | Path, outcome: str = "nps", by: str | None = None, taxonomy: str | None = None,
+                kind: str | None = None, positive: str | None = None, method: str = "all",
+                encoding: str = "polarity", n_boot: int = 200, seed: int = 0, min_rows: int = 30,
+                min_count: int = 5) -> dict:
+    """Driver analysis of a run folder, per taxonomy, overall or per value of a segment.
+
+    Parameters
+    ----------
+    run_dir : a folder written by ``voc run`` (or its ``voc.duckdb``).
+    outcome : ``nps``, ``promoter``, ``detractor``, ``csat``, ``rating``, ``ces`` or a segment column.
+    by : a segment name (``city`` or ``seg_city``) to analyse each of its values separately.
+    taxonomy : only this taxonomy (default: each taxonomy of the run separately).
+    kind, positive : see :func:`voc.analyze.drivers.resolve_outcome`.
+    method : ``all`` (ranked by Shapley) or one of ``shapley``, ``relative_weights``/``rw``, ``logistic``.
+    encoding : ``polarity`` or ``any`` (see :func:`load_driver_frame`).
+    n_boot, seed, min_rows, min_count : see :func:`voc.analyze.drivers.driver_analysis`.
+
+    Returns
+    -------
+    dict (JSON-ready): ``run``, ``outcome``, ``by``, ``results`` (one per taxonomy × group, each with its
+    ``drivers`` and ``themes``), ``skipped`` (groups with too few rows) and ``seconds``.
+    """
+    from voc.store.query import store_path
+
+    t0 = time.perf_counter()
+    store = store_path(run_dir)
+    methods = METHODS if method == "all" else (method,)
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        frame, features = load_driver_frame(con, encoding)
+    finally:
+        con.close()
+    if not features:
+        raise InputError(f"the run at {run_dir} has no category mentions, so there are no drivers to rank")
+    if taxonomy is not None:
+        if taxonomy not in features:
+            raise InputError(f"taxonomy {taxonomy!r} is not in this run; it has {', '.join(features)}")
+        features = {taxonomy: features[taxonomy]}
+    scale = run_scales(store).get(outcome if outcome in SCORES else "")
+    groups = [("all", "all", frame)]
+    skipped = []
+    if by is not None:
+        col = by if by in frame.columns and by.startswith("seg_") else f"seg_{by}"
+        if col not in frame.columns:
+            segs = [c[4:] for c in frame.columns if c.startswith("seg_")]
+            raise InputError(f"segment {by!r} is not in this run; its segments are: {', '.join(segs) or 'none'}")
+        groups = [(col, str(v), g) for v, g in frame.groupby(col, sort=True)]
+    results = []
+    for grouping, group, g in groups:
+        for tax, feats in features.items():
+            kw = dict(kind=kind, scale=scale, positive=positive, methods=methods, n_boot=n_boot, seed=seed,
+                      min_rows=min_rows, min_count=min_count)
+            try:
+                r = driver_analysis(g, outcome, feats, **kw)
+            except InputError as e:
+                if by is None or "rows have a value" not in str(e) and "no driver is present" not in str(e):
+                    raise
+                skipped.append({"grouping": grouping, "group": group, "taxonomy": tax, "reason": str(e)})
+                continue
+            results.append({"taxonomy": tax, "grouping": grouping, "group": group, **r.to_dict()})
+    if not results:
+        raise InputError(f"no value of segment {by!r} has at least {min_rows} rows with outcome {outcome!r}; "
+                         "lower --min-rows or analyse without --by")
+    return {"run": str(Path(run_dir)), "outcome": outcome, "by": by, "encoding": encoding, "results": results,
+            "skipped": skipped, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def drivers_tables(con: duckdb.DuckDBPyConnection, scales: dict | None = None, outcomes=SCORES,
+                   n_boot: int = 100, seed: int = 0, min_rows: int = 30) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``drivers`` and ``driver_themes`` tables of a store: every score outcome with at least
+    ``min_rows`` values, per taxonomy, over all usable comments (ranked by Shapley value).
+    """
+    scales = scales or {}
+    frame, features = load_driver_frame(con)
+    d_parts, t_parts = [], []
+    for outcome in outcomes:
+        if outcome not in frame.columns or frame[outcome].notna().sum() < min_rows:
+            continue
+        for tax, feats in features.items():
+            try:
+                r = driver_analysis(frame, outcome, feats, scale=scales.get(outcome), n_boot=n_boot, seed=seed,
+                                    min_rows=min_rows)
+            except InputError:
+                continue
+            meta = {"outcome": outcome, "kind": r.info["kind"], "taxonomy_set": tax, "n": r.info["n"],
+                    "r2": r.info.get("shapley_r2"), "metric": r.info["metric"],
+                    "metric_value": r.info["metric_value"], "shapley_method": r.info.get("shapley_method")}
+            d_parts.append(r.drivers.assign(**meta))
+            t_parts.append(r.themes.assign(**{k: meta[k] for k in ("outcome", "kind", "n", "metric", "metric_value")}))
+    drivers = pd.concat(d_parts, ignore_index=True) if d_parts else pd.DataFrame(
+        {"outcome": pd.Series(dtype=str), "taxonomy": pd.Series(dtype=str), "feature": pd.Series(dtype=str)})
+    themes = pd.concat(t_parts, ignore_index=True) if t_parts else pd.DataFrame(
+        {"outcome": pd.Series(dtype=str), "taxonomy": pd.Series(dtype=str), "category": pd.Series(dtype=str)})
+    return drivers.drop(columns=["taxonomy_set"], errors="ignore"), themes
