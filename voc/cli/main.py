@@ -234,6 +234,7 @@ def _register_submodules() -> None:
 
     analysis.register(app)
     models.register(app)
+    __import__("voc.cli.export", fromlist=["register"]).register(app)  # voc export (xlsx/csv/chart)
 
 
 _register_submodules()
