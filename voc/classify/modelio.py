@@ -18,8 +18,8 @@ def save_model_folder(folder: str | Path, model, meta: dict, config: dict, metri
     Parameters
     ----------
     folder : the folder to (re)write.
-    model : a fitted estimator; saved with skops.
-    meta : task, backend, labels and anything else the loader needs (``format`` is set to ``skops``).
+    model : a fitted estimator, saved with skops; None when the caller wrote the weights itself.
+    meta : task, backend, labels and anything else the loader needs (``format`` defaults to ``skops``).
     config : the resolved training configuration (hyper-parameters, data files, seed).
     metrics : evaluation figures.
     card : the model card body in Markdown.
@@ -28,7 +28,8 @@ def save_model_folder(folder: str | Path, model, meta: dict, config: dict, metri
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    sio.dump(model, folder / "model.skops")
+    if model is not None:  # None: the weights are written by the caller (transformer checkpoints)
+        sio.dump(model, folder / "model.skops")
     meta = {"format": "skops", "voc_version": __version__, "python": platform.python_version(),
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **meta}
     (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -58,4 +58,8 @@ def load_model(spec: str):
         if bad:
             raise ModelError(f"model {path} contains types voc does not trust: {', '.join(bad[:5])}")
         return sio.load(f, trusted=untrusted)
+    if fmt == "hf":  # transformer checkpoint: from_pretrained(path), safetensors only
+        from voc.transformer.model import load_transformer
+
+        return load_transformer(path, meta)
     raise ModelError(f"model {path} has unknown format {fmt!r}")

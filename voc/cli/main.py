@@ -131,7 +131,9 @@ def _comments_table(df) -> Table:
 def train(
     task: str = typer.Option(..., "--task", "-t", help="sentiment, rater or touchpoint."),
     data: list[Path] = typer.Option(..., "--data", "-d", help="Training CSV (repeatable)."),
-    backend: str = typer.Option("tfidf", "--backend", "-b", help="tfidf (the transformer backend is not built yet)."),
+    backend: str = typer.Option("tfidf", "--backend", "-b", help="tfidf or transformer."),
+    base_model: Optional[str] = typer.Option(None, "--base-model",
+                                             help="Transformer: local checkpoint folder to fine-tune."),
     dev: Optional[list[Path]] = typer.Option(None, "--dev", help="Evaluation CSV (repeatable)."),
     neutral_data: Optional[Path] = typer.Option(None, "--neutral-data",
                                                 help="Sentiment: GUIDELINES-format file with 3-class labels."),
@@ -145,13 +147,21 @@ def train(
     from voc.config import parse_override
     from voc.errors import ConfigError
 
-    if backend != "tfidf":
-        raise ConfigError(f"backend {backend!r} is not available yet; use --backend tfidf")
+    if backend not in ("tfidf", "transformer"):
+        raise ConfigError(f"unknown backend {backend!r}; use --backend tfidf or --backend transformer")
     hp = {}
     for item in params or []:
         keys, value = parse_override(item)
         hp[".".join(keys)] = tuple(value) if isinstance(value, list) else value
     command = "voc " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("voc") else ""
+    if backend == "transformer":
+        from voc.transformer.train import train_transformer
+
+        _, metrics = train_transformer(task, list(data), list(dev or []), neutral_data, list(unlabelled or []), out,
+                                       seed, hp, command, base_model)
+        out_console.print_json(json.dumps(metrics, ensure_ascii=False, default=str))
+        console.print(f"model written to {out}")
+        return
     with console.status(f"training {task} ({backend})"):
         if task == "sentiment":
             from voc.classify.train import train_sentiment

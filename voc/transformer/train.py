@@ -1,0 +1,329 @@
+"""Train transformer models end to end and write them as registry folders (``voc train --backend transformer``).
+
+A model folder holds the Hugging Face checkpoint (``config.json``, ``model.safetensors``, tokenizer files),
+``meta.json`` (format ``hf``, task, labels, max length, long-text policy, quantize flag, estimator state),
+``config.yaml`` (the resolved training configuration), ``metrics.json`` and ``MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from voc.errors import ConfigError, InputError
+from voc.transformer.model import TransformerSentiment, check_checkpoint
+
+# Options of the training functions themselves (the rest go to the estimator).
+SENTIMENT_OPTIONS = {"max_train": 0, "es_dev": 800, "eval_int8": True}
+CATEGORY_OPTIONS = {"max_weak": 6000, "es_frac": 0.5, "gold_weight": 3.0, "eval_frac": 0.4}
+
+
+def split_params(cls, params: dict | None, options: dict) -> tuple[dict, dict]:
+    """Split ``name=value`` overrides into estimator parameters and training options; unknown → ConfigError."""
+    params = {k: _number(v) for k, v in (params or {}).items()}
+    opts = {k: params.pop(k, v) for k, v in options.items()}
+    names = set(cls._get_param_names())
+    bad = sorted(set(params) - names)
+    if bad:
+        raise ConfigError(f"unknown transformer setting(s) {', '.join(bad)}; use any of "
+                          f"{', '.join(sorted(names | set(options)))}")
+    return params, opts
+
+
+def _number(v):
+    """``'3e-5'`` (a string to YAML) as a float; other values unchanged."""
+    if isinstance(v, str):
+        for cast in (int, float):
+            try:
+                return cast(v)
+            except ValueError:
+                pass
+    return v
+
+
+def clean_texts(texts) -> list[str]:
+    """Texts as the pipeline's cleaning stage leaves them (what the model sees at run time)."""
+    from voc.text.stages import CleanStage
+
+    if len(texts) == 0:
+        return []
+    return CleanStage()(pd.DataFrame({"text": list(texts)}))["text"].tolist()
+
+
+def _es_sample(frames: list[pd.DataFrame], n: int, seed: int) -> pd.DataFrame:
+    """Up to ``n`` rows for early stopping, the same number from each dev file."""
+    if not frames:
+        return pd.DataFrame(columns=["text", "label"])
+    per = max(1, n // len(frames))
+    return pd.concat([f.sample(min(per, len(f)), random_state=seed) for f in frames], ignore_index=True)
+
+
+def _save(out, est, meta: dict, config: dict, metrics: dict, card: str) -> Path:
+    from voc.classify.modelio import save_model_folder
+
+    hf = est.save_pretrained(out)
+    meta = {**hf, **meta}
+    return save_model_folder(out, None, meta, config, metrics, card)
+
+
+def _int8_copy(est):
+    from sklearn.base import clone
+
+    q = clone(est)
+    for k, v in vars(est).items():
+        if k.endswith("_") and not k.startswith("_"):
+            setattr(q, k, v)
+    q.set_params(quantize=True)
+    return q
+
+
+# --------------------------------------------------------------------------- sentiment
+
+
+def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None, neutral: Path | None = None,
+                                out: Path | None = None, seed: int = 0, params: dict | None = None,
+                                command: str = "", base_model: str | None = None):
+    """Fine-tune :class:`~voc.transformer.model.TransformerSentiment` and evaluate it on each dev file.
+
+    Parameters
+    ----------
+    data : training CSVs with ``text,label`` (binary or 3-class labels).
+    dev : evaluation CSVs; a sample of them (``es_dev`` rows) drives early stopping and calibration,
+        and each is scored in full at the end (binary gold: positive vs negative).
+    neutral : a GUIDELINES-format file with 3-class ``sentiment`` labels: its comments are dropped from the
+        training data, one half (hash of id) tunes the neutral decision, the other half measures it.
+    out : the model folder to write (None: do not save).
+    seed : seed of sampling, head initialisation, dropout and batch order.
+    params : estimator parameters (``epochs``, ``lr``, ``max_length`` ...) and the options
+        ``max_train`` (a seeded sample of the training rows, 0 = all), ``es_dev``, ``eval_int8``.
+    base_model : the local checkpoint to fine-tune.
+    """
+    from voc.classify.datasets import hash_split, load_category_file
+    from voc.classify.evaluate import evaluate_sentiment
+    from voc.classify.datasets import load_sentiment_csv
+    from voc.classify.train import _load_many, _summary
+
+    base = check_checkpoint(base_model)
+    if not data:
+        raise InputError("give at least one training file (--data)")
+    hp, opts = split_params(TransformerSentiment, params, SENTIMENT_OPTIONS)
+    train = _load_many(data)
+    cat = load_category_file(neutral) if neutral is not None else None
+    excluded = 0
+    if cat is not None:
+        overlap = train["text"].isin(set(cat["text"]))
+        if "id" in train:
+            overlap |= train["id"].isin(set(cat["id"]))
+        excluded = int(overlap.sum())
+        train = train[~overlap].reset_index(drop=True)
+    if opts["max_train"] and len(train) > int(opts["max_train"]):
+        train = train.sample(int(opts["max_train"]), random_state=seed).reset_index(drop=True)
+    dev_frames = {Path(p).name: load_sentiment_csv(p) for p in dev or []}
+    es = _es_sample(list(dev_frames.values()), int(opts["es_dev"]), seed)
+    est = TransformerSentiment(base_model=str(base), random_state=seed, **hp)
+    t0 = time.perf_counter()
+    est.fit(clean_texts(train["text"]), train["label"].tolist(),
+            clean_texts(es["text"]) if len(es) else None, es["label"].tolist() if len(es) else None)
+    metrics: dict = {"train_rows": int(len(train)), "excluded_overlap_with_neutral_file": excluded,
+                     "early_stopping_rows": int(len(es)), "fit": est.fit_report_, "dev": {}}
+    if cat is not None:
+        tune = hash_split(cat["id"], 0.5, seed)
+        est.tune_neutral(clean_texts(cat.loc[tune, "text"]), cat.loc[tune, "sentiment"].tolist())
+    metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
+    if cat is not None:
+        held = cat.loc[~tune, ["text", "sentiment"]].rename(columns={"sentiment": "label"})
+        metrics["neutral_3class_heldout"] = _summary(evaluate_sentiment(est, held))
+    q = _int8_copy(est) if opts["eval_int8"] else None
+    for name, df in dev_frames.items():
+        metrics["dev"][name] = _summary(evaluate_sentiment(est, df))
+        if q is not None:
+            metrics["dev"][name]["int8"] = _summary(evaluate_sentiment(q, df))
+    if out is not None:
+        config = {"task": "sentiment", "backend": "transformer", "base_model": str(base), "seed": seed,
+                  "data": [str(p) for p in data], "dev": [str(p) for p in dev or []],
+                  "neutral": str(neutral) if neutral else None, "options": opts,
+                  "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in est.get_params().items()},
+                  "command": command}
+        meta = {"task": "sentiment", "label_map": {str(i): c for i, c in enumerate(est.classes_)}}
+        _save(out, est, meta, config, metrics, sentiment_card(Path(out).name, config, metrics))
+    return est, metrics
+
+
+def _fmt(v, nd=4):
+    return "–" if v is None else f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+
+
+def sentiment_card(name: str, config: dict, metrics: dict) -> str:
+    """Model card (Markdown) of a transformer sentiment model."""
+    p = config["params"]
+    rows = []
+    for f, m in metrics["dev"].items():
+        q = m.get("int8") or {}
+        rows.append(f"| {f} | {m['n']} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {m['docs_per_s']:,.0f} | "
+                    f"{_fmt(q.get('accuracy'))} | {q.get('docs_per_s', 0) or 0:,.0f} |")
+    neu = metrics.get("neutral_3class_heldout")
+    fit = metrics["fit"]
+    return f"""# Model card: {name}
+
+**Task**: comment- and clause-level sentiment (negative / neutral / positive) for Chinese customer feedback.
+**Backend**: `voc.transformer.model.TransformerSentiment`, fine-tuned from the local checkpoint
+`{Path(config['base_model']).name}` (sequence-classification head, AdamW lr {p['lr']}, batch {p['batch_size']},
+{p['epochs']} epoch(s) planned, linear warm-up {p['warmup_ratio']}, max length {p['max_length']} tokens, seed
+{config['seed']}). Trained on binary labels, the polar log-odds are Platt-calibrated on the early-stopping
+sample and neutral is decided from the confidence as in the TF-IDF model.
+**Long texts**: `{p['long_text']}`: {'clause windows of at most max length tokens (up to ' + str(p['max_windows']) + '), probabilities averaged weighted by tokens' if p['long_text'] == 'windows' else 'only the first max length tokens are read'}; training reads the first window.
+
+## Data
+Training: {', '.join(f'`{Path(d).name}`' for d in config['data'])} ({metrics['train_rows']:,} rows after
+dropping {metrics['excluded_overlap_with_neutral_file']} comments of the 3-class file), from `../shared/data`
+(not in the repository). Early stopping and calibration: {metrics['early_stopping_rows']} rows sampled from
+the dev files (so the dev figures below are slightly optimistic).
+
+## Metrics
+Binary dev sets are scored on positive vs negative, as `voc eval` does. int8: dynamic quantisation of the
+Linear layers (`quantize=True`).
+
+| dev file | n | accuracy | macro-F1 | comments/s | int8 accuracy | int8 comments/s |
+|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Neutral: {f"3-class accuracy {neu['accuracy']:.4f}, macro-F1 {neu['macro_f1']:.4f} on the held-out half ({neu['n']} comments) of `{Path(config['neutral']).name}`." if neu else "no 3-class data given."}
+
+Training: {fit['steps']} steps of {fit['planned_steps']} planned ({fit['stopped_by']}), best at step
+{fit['best_step']}; {metrics['train_seconds']:,.0f} s on CPU ({p['num_threads']} threads). Speeds above are
+`voc eval` speeds (cleaning and comment scores) on the same CPU.
+
+## Limits
+- Hotel and shopping reviews only; other domains are unseen.
+- The weights (`model.safetensors`) are not in the repository: retrain with the command below.
+
+## Reproduce
+```bash
+{config.get('command') or 'voc train --task sentiment --backend transformer ...'}
+```
+"""
+
+
+# --------------------------------------------------------------------------- categories
+
+
+def train_category_transformer(task: str, gold_path: Path, unlabelled_paths: list[Path] | None = None,
+                               out: Path | None = None, seed: int = 0, params: dict | None = None,
+                               command: str = "", base_model: str | None = None):
+    """Fine-tune :class:`~voc.transformer.category.TransformerCategoryModel` for taxonomy ``task``.
+
+    The gold file (GUIDELINES format) is split by a hash of the id as in :mod:`voc.taxonomy.train`
+    (``eval_frac`` held out, 40 % by default, so figures compare with the TF-IDF mappers'). Of the rest,
+    ``es_frac`` drives early stopping and the threshold, the others train with weight ``gold_weight``
+    together with up to ``max_weak`` unlabelled comments labelled by the lexicon rules.
+    """
+    from voc.taxonomy.evaluate import evaluate_mapper, load_gold, map_all, prepare
+    from voc.taxonomy.model import load_taxonomy
+    from voc.taxonomy.rules import RuleMapper
+    from voc.taxonomy.train import load_unlabelled, split_gold
+    from voc.transformer.category import TransformerCategoryModel, comment_from_clauses
+
+    base = check_checkpoint(base_model)
+    hp, opts = split_params(TransformerCategoryModel, params, CATEGORY_OPTIONS)
+    tax = load_taxonomy(task)
+    gold = load_gold(gold_path, (tax.name,))
+    train_gold, held = split_gold(gold, float(opts["eval_frac"]))
+    if len(train_gold) < 4 or len(held) == 0:
+        raise InputError(f"the gold file {gold_path} is too small to split ({len(gold)} rows)")
+    from voc.classify.datasets import hash_split
+
+    es_mask = hash_split(train_gold["id"], float(opts["es_frac"]), seed + 1)
+    es, fit_gold = train_gold[es_mask], train_gold[~es_mask]
+    weak_texts = load_unlabelled(unlabelled_paths or [], exclude_ids=gold["id"], exclude_texts=gold["text"],
+                                 limit=int(opts["max_weak"]) or None, seed=seed)
+    rules = RuleMapper(task).fit()
+    t0 = time.perf_counter()
+    pw = prepare(weak_texts)
+    weak_labels = [{m.category: m.polarity for m in ms} for ms in map_all(rules, pw.clauses, pw.scores)]
+    pg, pe = prepare(fit_gold["text"].tolist()), prepare(es["text"].tolist())
+    X = [comment_from_clauses(c) for c in pw.clauses + pg.clauses]
+    y = weak_labels + fit_gold[tax.name].tolist()
+    w = [1.0] * len(weak_labels) + [float(opts["gold_weight"])] * len(fit_gold)
+    est = TransformerCategoryModel(taxonomy=task, base_model=str(base), random_state=seed, **hp)
+    est.fit(X, y, [comment_from_clauses(c) for c in pe.clauses], es[tax.name].tolist(), sample_weight=w)
+    train_s = time.perf_counter() - t0
+    prep = prepare(held["text"].tolist())
+    res_rules = evaluate_mapper(rules, held, tax, prepared=prep)
+    res_model = evaluate_mapper(est, held, tax, prepared=prep)
+    metrics = {"taxonomy": tax.name,
+               "evaluated_on": f"held-out {len(held)} gold comments ({float(opts['eval_frac']):.0%} of "
+                               f"{Path(gold_path).name}, hash-of-id split as voc.taxonomy.train)",
+               "data": {"gold_fit": int(len(fit_gold)), "gold_early_stopping": int(len(es)),
+                        "gold_held_out": int(len(held)), "weak": len(weak_texts)},
+               "rules": res_rules, "model": res_model, "fit": est.fit_report_,
+               "train_seconds": round(train_s, 1)}
+    if out is not None:
+        config = {"task": task, "backend": "transformer", "base_model": str(base), "seed": seed,
+                  "gold": str(gold_path), "unlabelled": [str(p) for p in unlabelled_paths or []],
+                  "options": opts, "params": {k: (str(v) if isinstance(v, Path) else v)
+                                              for k, v in est.get_params().items()}, "command": command}
+        meta = {"task": task, "taxonomy": tax.name}
+        _save(out, est, meta, config, metrics, category_card(Path(out).name, config, metrics))
+    return est, metrics
+
+
+def category_card(name: str, config: dict, metrics: dict) -> str:
+    """Model card (Markdown) of a transformer category model."""
+    r, m, d, p = metrics["rules"], metrics["model"], metrics["data"], config["params"]
+    per = "\n".join(f"| {k} | {r['per_class'][k]['support']} | {_fmt(r['per_class'][k]['f1'], 3)} | "
+                    f"{_fmt(m['per_class'][k]['f1'], 3)} |" for k in r["per_class"])
+    fit = metrics["fit"]
+    return f"""# Model card: {name}
+
+**Task**: categories of the `{metrics['taxonomy']}` taxonomy, each with its polarity (GUIDELINES.md).
+**Backend**: `voc.transformer.category.TransformerCategoryModel` fine-tuned from `{Path(config['base_model']).name}`:
+one head with an absent/negative/neutral/positive softmax per category; presence threshold
+{fit.get('threshold', p['threshold'])} on 1 − p(absent). Evidence words come from the lexicon rules where they
+found the same category. Max length {p['max_length']} tokens, long texts: `{p['long_text']}`.
+
+## Data
+Gold `{Path(config['gold']).name}` (not in the repository): {d['gold_fit']} comments train (weight
+{config['options']['gold_weight']}), {d['gold_early_stopping']} drive early stopping and the threshold,
+{d['gold_held_out']} are held out. Weak labels: the lexicon rules on {d['weak']:,} unlabelled comments.
+
+## Held-out evaluation
+{metrics['evaluated_on']}.
+
+| | micro-F1 | macro-F1 | polarity accuracy | comments/s (mapping) |
+|---|---|---|---|---|
+| rules | {_fmt(r['micro_f1'], 3)} | {_fmt(r['macro_f1'], 3)} | {_fmt(r['polarity_accuracy'], 3)} | {_fmt(r['docs_per_s'], 0)} |
+| model | {_fmt(m['micro_f1'], 3)} | {_fmt(m['macro_f1'], 3)} | {_fmt(m['polarity_accuracy'], 3)} | {_fmt(m['docs_per_s'], 0)} |
+
+| category | support | rules F1 | model F1 |
+|---|---|---|---|
+{per}
+
+Training: {fit['steps']} steps ({fit['stopped_by']}), best at step {fit['best_step']}; {metrics['train_seconds']:,.0f} s
+on CPU including weak labelling.
+
+## Limits
+- The held-out part is small; differences of a few points are noise.
+- The weights (`model.safetensors`) are not in the repository: retrain with the command below.
+
+## Reproduce
+```bash
+{config.get('command') or 'voc train --task ' + config['task'] + ' --backend transformer ...'}
+```
+"""
+
+
+def train_transformer(task: str, data: list[Path], dev: list[Path] | None = None, neutral: Path | None = None,
+                      unlabelled: list[Path] | None = None, out: Path | None = None, seed: int = 0,
+                      params: dict | None = None, command: str = "", base_model: str | None = None):
+    """``voc train --backend transformer``: sentiment from ``data``/``dev``/``neutral``; rater or touchpoint
+    from the GUIDELINES-format gold file ``data[0]`` plus ``unlabelled`` texts for weak labels."""
+    if task == "sentiment":
+        return train_sentiment_transformer(data, dev, neutral, out, seed, params, command, base_model)
+    if task in ("rater", "touchpoint"):
+        if not data:
+            raise InputError("give the GUIDELINES-format gold file with --data")
+        return train_category_transformer(task, data[0], unlabelled, out, seed, params, command, base_model)
+    raise ConfigError(f"unknown task {task!r}; use sentiment, rater or touchpoint")
