@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
@@ -193,30 +194,44 @@ def _masks_r2(R: np.ndarray, rxy: np.ndarray, masks: np.ndarray, chunk: int = 20
     return out
 
 
+@lru_cache(maxsize=16)
+def _subsets(p: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """For each size k = 1..p: the column indices of all k-subsets and their bit masks."""
+    out = []
+    for k in range(1, p + 1):
+        idx = np.array(list(combinations(range(p), k)), dtype=np.int64)
+        out.append((idx, (1 << idx).sum(axis=1)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=16)
+def _shapley_terms(p: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """For each predictor j: the masks without j and their Shapley weights ``|S|! (p-|S|-1)! / p!``."""
+    masks = np.arange(1 << p)
+    size = _popcount(masks)
+    fact = np.array([math.factorial(i) for i in range(p + 1)], dtype=float)
+    w = fact[size] * fact[np.clip(p - size - 1, 0, None)] / fact[p]
+    out = []
+    for j in range(p):
+        m = masks[(masks & (1 << j)) == 0]
+        out.append((m, w[m]))
+    return tuple(out)
+
+
 def all_subset_r2(X, y) -> np.ndarray:
     """OLS R² of every subset of the predictors, indexed by bit mask (bit j set = predictor j in)."""
     X, y = np.asarray(X, float), np.asarray(y, float)
     R, rxy = _corr(X, y)
     p = X.shape[1]
     v = np.zeros(1 << p)
-    for k in range(1, p + 1):
-        idx = np.array(list(combinations(range(p), k)), dtype=np.int64)
-        v[(1 << idx).sum(axis=1)] = _r2_batch(R, rxy, idx)
+    for idx, masks in _subsets(p):
+        v[masks] = _r2_batch(R, rxy, idx)
     return v
 
 
 def shapley_from_values(v: np.ndarray, p: int) -> np.ndarray:
     """Shapley values of a set function given on all ``2^p`` bit masks."""
-    masks = np.arange(1 << p)
-    size = _popcount(masks)
-    fact = np.array([math.factorial(i) for i in range(p + 1)], dtype=float)
-    w = fact[size] * fact[np.clip(p - size - 1, 0, None)] / fact[p]
-    phi = np.zeros(p)
-    for j in range(p):
-        bit = 1 << j
-        m = masks[(masks & bit) == 0]
-        phi[j] = float((w[m] * (v[m | bit] - v[m])).sum())
-    return phi
+    return np.array([float((w * (v[m | (1 << j)] - v[m])).sum()) for j, (m, w) in enumerate(_shapley_terms(p))])
 
 
 def shapley_r2(X, y, exact_max: int = EXACT_MAX, n_perm: int = 2000, seed: int = 0) -> dict:
