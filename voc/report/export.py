@@ -499,10 +499,10 @@ def _atomic(path: Path, suffix: str) -> Path:
 
 def _check_out(path: Path, suffix: str | None) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name such as {path / ('export' + (suffix or '.png'))}")
     if suffix and path.suffix.lower() != suffix:
         raise InputError(f"{path} must end in {suffix} (Excel opens workbooks by extension); e.g. --xlsx report.xlsx")
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give a file name such as {path / ('export' + (suffix or ''))}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
