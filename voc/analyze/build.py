@@ -7,18 +7,25 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from voc.analyze.metrics import mean_ci, nps
-from voc.analyze.sound import sound_indicators, top_keywords, top_phrases, verbatims
+from voc.analyze.metrics import mean_ci, nps, segment_scores
+from voc.analyze.sound import segment_columns, sound_indicators, top_keywords, top_phrases, verbatims
 
-ANALYSIS_TABLES = ("sound", "phrases", "category_keywords", "verbatims")
+ANALYSIS_TABLES = ("sound", "phrases", "category_keywords", "verbatims", "theme_trends", "alerts", "drivers",
+                   "driver_themes", "segment_scores")
+DRIVER_BOOT = 100  # bootstrap resamples for the primary outcome's intervals in the stored driver tables
 
 
 def overview(con: duckdb.DuckDBPyConnection) -> dict:
-    """Volume, quality mix, sentiment mix, NPS / CSAT / rating with 95% CIs, and the date range."""
-    c = con.execute("SELECT quality, sentiment, nps, csat, rating, date FROM comments").df()
+    """Volume, quality mix, sentiment mix, NPS / CSAT / CES / rating with 95% CIs, and the date range.
+
+    ``ces`` is present only when the store has a ``ces`` column.
+    """
+    cols = {r[0] for r in con.execute("DESCRIBE comments").fetchall()}
+    extra = ", ces" if "ces" in cols else ""
+    c = con.execute(f"SELECT quality, sentiment, nps, csat, rating, date{extra} FROM comments").df()
     ok = c[c["quality"] == "ok"]
     dates = c["date"].dropna()
-    return {
+    out = {
         "comments": int(len(c)),
         "usable": int(len(ok)),
         "quality": {k: int(v) for k, v in c["quality"].value_counts().items()},
@@ -29,22 +36,57 @@ def overview(con: duckdb.DuckDBPyConnection) -> dict:
         "first_date": None if dates.empty else str(dates.min())[:10],
         "last_date": None if dates.empty else str(dates.max())[:10],
     }
+    if "ces" in c:
+        out["ces"] = mean_ci(c["ces"])
+    return out
 
 
-def build_analysis(store: str | Path, parquet_dir: str | Path | None = None) -> dict[str, pd.DataFrame]:
-    """Compute the Sound tables of a run store and write them into it (and as Parquet when asked).
+def score_frame(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[str]]:
+    """Usable comments' scores (the ones present), channel and segments; and the grouping columns."""
+    cols = [r[0] for r in con.execute("DESCRIBE comments").fetchall()]
+    segs = segment_columns(con)
+    keep = [c for c in ("nps", "csat", "ces", "rating", "channel") if c in cols] + segs
+    frame = con.execute(f"SELECT {', '.join(chr(34) + c + chr(34) for c in keep)} FROM comments "
+                        "WHERE quality = 'ok'").df()
+    groupings = (["channel"] if "channel" in cols and frame["channel"].notna().any() else []) + segs
+    return frame, groupings
+
+
+def build_analysis(store: str | Path, parquet_dir: str | Path | None = None, trend_period: str = "month",
+                   driver_boot: int = DRIVER_BOOT) -> dict[str, pd.DataFrame]:
+    """Compute the analysis tables of a run store and write them into it (and as Parquet when asked).
 
     Tables: ``sound`` (per category overall, per month and per segment), ``phrases`` (top opinion phrases),
-    ``category_keywords`` and ``verbatims``.
+    ``category_keywords``, ``verbatims``, ``theme_trends`` and ``alerts`` (per ``trend_period``: month or
+    week; see :mod:`voc.analyze.trends`), ``drivers`` and ``driver_themes`` (every score outcome with at
+    least 30 values, per taxonomy; the first of NPS, CSAT, rating, CES with ``driver_boot`` bootstrap
+    resamples for its intervals, the others without; see :mod:`voc.analyze.drivers`) and ``segment_scores``
+    (NPS, CSAT, CES, rating with 95% intervals overall, per channel and per segment value).
     """
+    from voc.analyze.driverstore import SCORES, drivers_tables, run_scales
+    from voc.analyze.trends import alerts, theme_trends
+
     con = duckdb.connect(str(store))
     try:
+        scales = run_scales(Path(store))
         tables = {
             "sound": sound_indicators(con),
             "phrases": top_phrases(con),
             "category_keywords": top_keywords(con),
             "verbatims": verbatims(con),
         }
+        tables["theme_trends"] = theme_trends(con, trend_period)
+        tables["alerts"] = alerts(con, tables["theme_trends"], trend_period)
+        frame, groupings = score_frame(con)
+        tables["segment_scores"] = segment_scores(frame, groupings, scales)
+        present = [s for s in ("nps", "csat", "rating", "ces") if s in frame and frame[s].notna().sum() >= 30]
+        d_parts, t_parts = [], []
+        for i, outcome in enumerate(present or SCORES[:1]):
+            d, t = drivers_tables(con, scales, (outcome,), n_boot=driver_boot if i == 0 else 0)
+            d_parts.append(d)
+            t_parts.append(t)
+        tables["drivers"] = pd.concat(d_parts, ignore_index=True)
+        tables["driver_themes"] = pd.concat(t_parts, ignore_index=True)
         for name, df in tables.items():
             con.register("_df", df)
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _df")

@@ -49,3 +49,68 @@ def mean_ci(values) -> dict:
 
     half = float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n))
     return {"mean": round(m, 3), "ci_low": round(m - half, 3), "ci_high": round(m + half, 3), "n": n}
+
+
+def proportion_ci(k: int, n: int) -> dict:
+    """A share in % with its 95% Wilson score interval (good for small n and shares near 0 or 100)."""
+    if n == 0:
+        return {"pct": None, "ci_low": None, "ci_high": None, "n": 0}
+    p = k / n
+    z2 = Z95 ** 2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return {"pct": round(100 * p, 2), "ci_low": round(100 * max(centre - half, 0.0), 2),
+            "ci_high": round(100 * min(centre + half, 1.0), 2), "n": int(n)}
+
+
+def top_box(values, scale: tuple[float, float]) -> dict:
+    """Share of scores above the scale's midpoint (CSAT 4-5 of 1-5 "satisfied", CES 5-7 of 1-7 "easy"),
+    with a Wilson interval."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
+    v = v[(v >= scale[0]) & (v <= scale[1])]
+    return proportion_ci(int((v > (scale[0] + scale[1]) / 2).sum()), len(v))
+
+
+SCORE_METRICS = {
+    "nps": "NPS (% promoters 9-10 − % detractors 0-6), normal interval of a difference of multinomial shares",
+    "csat": "mean CSAT, t interval", "csat_top": "% satisfied: CSAT above the scale midpoint (4-5 of 1-5), Wilson",
+    "ces": "mean CES (CES 2.0: higher = easier), t interval",
+    "ces_top": "% easy: CES above the scale midpoint (5-7 of 1-7), Wilson",
+    "rating": "mean star rating, t interval", "rating_top": "% ratings above the scale midpoint (4-5 of 1-5), Wilson",
+}
+
+
+def score_rows(frame: pd.DataFrame, scales: dict[str, tuple[float, float]] | None = None) -> list[dict]:
+    """NPS, CSAT, CES and rating (means and top-box shares) with 95% intervals for one group of comments.
+
+    Columns of ``frame`` that are absent (e.g. ``ces`` in a run without it) are skipped.
+    """
+    scales = {"csat": (1, 5), "ces": (1, 7), "rating": (1, 5), **(scales or {})}
+    rows = []
+    if "nps" in frame:
+        r = nps(frame["nps"])
+        if r["n"]:
+            rows.append({"metric": "nps", "estimate": r["nps"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                         "n": r["n"]})
+    for col in ("csat", "ces", "rating"):
+        if col not in frame or not frame[col].notna().any():
+            continue
+        m = mean_ci(frame[col])
+        lo, hi = scales[col]
+        rows.append({"metric": col, "estimate": m["mean"], "n": m["n"],  # interval clipped to the scale
+                     "ci_low": None if m["ci_low"] is None else max(m["ci_low"], lo),
+                     "ci_high": None if m["ci_high"] is None else min(m["ci_high"], hi)})
+        t = top_box(frame[col], scales[col])
+        rows.append({"metric": f"{col}_top", "estimate": t["pct"], "ci_low": t["ci_low"], "ci_high": t["ci_high"],
+                     "n": t["n"]})
+    return rows
+
+
+def segment_scores(frame: pd.DataFrame, segments: list[str], scales: dict | None = None) -> pd.DataFrame:
+    """:func:`score_rows` overall (``grouping = 'all'``) and for every value of each segment column."""
+    out = [{"grouping": "all", "group": "all", **r} for r in score_rows(frame, scales)]
+    for seg in segments:
+        for value, g in frame.groupby(seg, sort=True):
+            out += [{"grouping": seg, "group": str(value), **r} for r in score_rows(g, scales)]
+    cols = ["grouping", "group", "metric", "estimate", "ci_low", "ci_high", "n"]
+    return pd.DataFrame(out, columns=cols).astype({"estimate": float, "ci_low": float, "ci_high": float})
