@@ -30,15 +30,25 @@ TEXTS = {
 }
 
 
+# Scored comments written for these tests, so that driver analysis (>= 30 scores) has data to rank.
+SCORED = [("送餐太慢了，等了一个多小时", 3), ("物流很快，第二天就到了", 10), ("客服态度很差，一直不回复", 2),
+          ("客服很耐心，问题很快解决了", 9), ("房间很干净，环境不错", 9), ("包装破损，汤洒了一半", 4),
+          ("价格实惠，性价比高", 8), ("味道一般，分量太少", 6)]
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("export")
     src = tmp / "fb.csv"
+    rows = [(cid, text, str(3 + i)) for i, (cid, text) in enumerate(TEXTS.items())]
+    rows += [(f"S{i:02d}", SCORED[i % len(SCORED)][0], str(max(0, SCORED[i % len(SCORED)][1] - i // 16)))
+             for i in range(40)]
     with open(src, "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(["编号", "日期", "渠道", "业务线", "城市", "NPS", "内容"])
-        for i, (cid, text) in enumerate(TEXTS.items()):
-            w.writerow([cid, f"2026-0{5 + i % 3}-0{1 + i}", "App", "外卖", "上海" if i % 2 else "北京", str(i + 3), text])
+        for i, (cid, text, score) in enumerate(rows):
+            w.writerow([cid, f"2026-0{5 + i % 3}-{1 + i % 28:02d}", "App", "外卖", "上海" if i % 2 else "北京", score,
+                        text])
     run_pipeline(load_config(data=pipeline_data(src, tmp / "run")))
     return tmp / "run"
 
@@ -53,17 +63,17 @@ def exported(run_dir, tmp_path_factory):
 def test_workbook_sheets_headers_and_chinese(exported, run_dir):
     res, out = exported
     wb = openpyxl.load_workbook(out / "book.xlsx")
-    assert wb.sheetnames == ["概览 summary", "主题 themes", "主题明细 by group", "驱动 drivers", "短语 phrases",
-                             "精选原声 top verbatims", "原声 verbatims"]
+    assert wb.sheetnames[:4] == ["概览 summary", "主题 themes", "主题明细 by group", "驱动 drivers"]
+    assert wb.sheetnames[-3:] == ["短语 phrases", "精选原声 top verbatims", "原声 verbatims"]
     ws = wb["原声 verbatims"]
     header = [c.value for c in ws[1]]
     assert header[:3] == ["编号 id", "日期 date", "渠道 channel"]
     assert {"product_line", "city", "原文 text", "情感 sentiment", "rater (category:polarity)",
             "touchpoint (category:polarity)"} <= set(header)
     assert ws.freeze_panes == "B2"
-    assert ws.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(header))}{len(TEXTS) + 1}"
+    assert ws.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(header))}{len(TEXTS) + 41}"
     rows = {r[0]: dict(zip(header, r)) for r in ws.iter_rows(min_row=2, values_only=True)}
-    assert set(rows) == set(TEXTS)
+    assert set(TEXTS) <= set(rows) and len(rows) == len(TEXTS) + 40
     # Chinese text and the category columns match the store, in keys and in Chinese names
     con = duckdb.connect(str(run_dir / "voc.duckdb"), read_only=True)
     tp = dict(con.execute("SELECT id, touchpoint FROM comments").fetchall())
@@ -74,7 +84,7 @@ def test_workbook_sheets_headers_and_chinese(exported, run_dir):
     assert {k: r["touchpoint (category:polarity)"] for k, r in rows.items()} == tp
     zh = rows["E4"]["客户旅程触点 类别:极性"]
     assert tp["E4"] and "负面" in zh and "packaging" not in zh
-    assert res.sheet_rows["verbatims"] == len(TEXTS)
+    assert res.sheet_rows["verbatims"] == len(TEXTS) + 40
 
 
 def test_themes_sheet_matches_sound_table(exported, run_dir):
@@ -99,30 +109,56 @@ def test_summary_sheet_has_volume_sentiment_and_nps_ci(exported):
     _, out = exported
     ws = openpyxl.load_workbook(out / "book.xlsx")["概览 summary"]
     rows = {r[0]: r for r in ws.iter_rows(min_row=2, values_only=True)}
-    assert rows["评论数 comments"][1] == len(TEXTS)
-    assert sum(rows[k][1] for k in rows if k.startswith("情感 ")) == len(TEXTS)
+    n = len(TEXTS) + 40
+    assert rows["评论数 comments"][1] == n
+    assert sum(rows[k][1] for k in rows if k.startswith("情感 ")) == n
     nps = rows["NPS 净推荐值"]
-    assert nps[2] <= nps[1] <= nps[3] and nps[4] == len(TEXTS)
-    assert rows["驱动因素 drivers"][1] == "not computed"
+    assert nps[2] <= nps[1] <= nps[3] and nps[4] == n
+    assert rows["驱动因素 drivers"][1] == "nps"
 
 
-def test_drivers_sheet_says_not_computed_or_shows_table(exported, run_dir, tmp_path):
-    _, out = exported
-    ws = openpyxl.load_workbook(out / "book.xlsx")["驱动 drivers"]
-    assert "not computed" in ws.cell(2, 1).value
-    # with a drivers table in the store, the sheet shows it
+def _driver_rows(path: Path, sheet: str = "驱动 drivers") -> list[dict]:
+    ws = openpyxl.load_workbook(path)[sheet]
+    head = [c.value for c in ws[1]]
+    return [dict(zip(head, r)) for r in ws.iter_rows(min_row=2, values_only=True)]
+
+
+def test_drivers_sheet_from_store_or_computed_at_export(exported, run_dir, tmp_path):
     import shutil
 
+    from voc.analyze.driverstore import drivers_tables, run_scales
+
+    _, out = exported
+    con = duckdb.connect(str(run_dir / "voc.duckdb"), read_only=True)
+    if "drivers" in {r[0] for r in con.execute("SHOW TABLES").fetchall()}:
+        expected = con.execute("SELECT * FROM drivers").df()
+    else:
+        expected = drivers_tables(con, run_scales(run_dir / "voc.duckdb"), n_boot=0)[0]
+    con.close()
+    rows = _driver_rows(out / "book.xlsx")
+    assert len(rows) == len(expected) > 0
+    top = rows[0]
+    assert top["排名 rank"] == 1 and top["结果指标 outcome"] == "nps"
+    assert top["驱动因素 driver"].split(" ")[1] in ("正面", "负面")
+    assert top["重要性 importance (% of R²)"] == pytest.approx(float(expected["importance"].iloc[0]))
+    assert _driver_rows(out / "book.xlsx", "驱动主题 driver themes")[0]["象限 quadrant"]
+    # a store without driver tables: computed at export with the same ranking
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     con = duckdb.connect(str(copy / "voc.duckdb"))
-    con.execute("CREATE TABLE drivers AS SELECT 'touchpoint' AS taxonomy, 'delivery' AS category, 0.42 AS importance")
+    con.execute("DROP TABLE IF EXISTS drivers; DROP TABLE IF EXISTS driver_themes")
     con.close()
     export_run(copy, xlsx=tmp_path / "d.xlsx")
-    ws = openpyxl.load_workbook(tmp_path / "d.xlsx")["驱动 drivers"]
-    head = [c.value for c in ws[1]]
-    row = dict(zip(head, next(ws.iter_rows(min_row=2, values_only=True))))
-    assert row["类别 category"] == "物流配送" and row["importance"] == pytest.approx(0.42)
+    again = _driver_rows(tmp_path / "d.xlsx")
+    assert [r["驱动因素 driver"] for r in again] == [r["驱动因素 driver"] for r in rows]
+    # no scores at all: the sheet says drivers were not computed, and why
+    con = duckdb.connect(str(copy / "voc.duckdb"))
+    con.execute("UPDATE comments SET nps = NULL")
+    con.close()
+    export_run(copy, xlsx=tmp_path / "e.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "e.xlsx")["驱动 drivers"]
+    assert "not computed" in ws.cell(2, 1).value and "30 values" in ws.cell(2, 1).value
+    assert "驱动主题 driver themes" not in openpyxl.load_workbook(tmp_path / "e.xlsx").sheetnames
 
 
 def test_formula_injection_is_written_as_text(exported):
@@ -165,8 +201,8 @@ def test_safe_text_and_csv_value_units():
 def test_csv_files_have_bom_and_round_trip(exported):
     res, out = exported
     names = sorted(Path(p).name for p in res.csv_files)
-    assert names == sorted(["summary.csv", "themes.csv", "themes_by_group.csv", "drivers.csv", "phrases.csv",
-                            "top_verbatims.csv", "verbatims.csv"])
+    assert {"summary.csv", "themes.csv", "themes_by_group.csv", "drivers.csv", "phrases.csv", "top_verbatims.csv",
+            "verbatims.csv"} <= set(names)
     for p in res.csv_files:
         assert Path(p).read_bytes()[:3] == b"\xef\xbb\xbf", p
     with open(out / "csv" / "verbatims.csv", encoding="utf-8-sig", newline="") as f:

@@ -64,6 +64,7 @@ class Run:
         self.config = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
         self.taxonomy_names = [t["name"] for t in self.config.get("taxonomies") or []] or sorted(
             {r[0] for r in con.execute("SELECT DISTINCT taxonomy FROM mentions").fetchall()})
+        self._drivers = None
         self.taxonomies = {}
         for t in self.config.get("taxonomies") or []:
             try:
@@ -163,9 +164,9 @@ def overview_rows(run: Run) -> list[list]:
         if key == "nps":
             note += f"; promoters {m['promoters']}, passives {m['passives']}, detractors {m['detractors']}"
         rows.append([label, value, m.get("ci_low"), m.get("ci_high"), m["n"], note])
-    drivers = "drivers" in run.tables
-    rows.append(["驱动因素 drivers", "computed" if drivers else "not computed", None, None, None,
-                 "see the drivers sheet" if drivers else "no 'drivers' table in this run's store"])
+    d, _, note = drivers_tables_of(run)
+    rows.append(["驱动因素 drivers", "not computed" if d is None else ", ".join(dict.fromkeys(d["outcome"])),
+                 None, None, None, note if d is None else f"{note}; see the drivers sheet"])
     from voc import __version__
 
     rows.append(["导出 exported", datetime.now().strftime("%Y-%m-%d %H:%M"), None, None, None, f"voc {__version__}"])
@@ -209,7 +210,9 @@ def themes_table(run: Run, grouping: str | None = "all") -> pd.DataFrame:
 LABELS = {
     "taxonomy": "体系 taxonomy", "taxonomy_title": "体系名称", "category": "类别 key", "category_name": "类别 category",
     "polarity": "极性 polarity", "phrase": "短语 phrase", "n": "次数 n", "comment_id": "编号 id", "text": "原文 text",
-    "date": "日期 date", "score": "置信度 score", "keyword": "关键词 keyword",
+    "date": "日期 date", "score": "置信度 score", "keyword": "关键词 keyword", "period_type": "周期 period type",
+    "period": "周期 period", "kind": "类型 kind", "observed": "实际 observed", "expected": "预期 expected",
+    "lift": "倍数 lift", "message": "说明 message",
 }
 
 THEME_COLUMNS = {
@@ -221,14 +224,62 @@ THEME_COLUMNS = {
 }
 
 
-def drivers_table(run: Run) -> pd.DataFrame | None:
-    """The store's ``drivers`` table, or None when drivers were not computed for the run."""
-    if "drivers" not in run.tables:
-        return None
-    df = run.con.execute("SELECT * FROM drivers").df()
-    if "taxonomy" in df and "category" in df:
-        df = _labelled(run, df)
-    return df
+DRIVER_COLUMNS = {
+    "outcome": "结果指标 outcome", "metric": "指标 metric", "metric_value": "当前值 value", "n": "样本 n",
+    "r2": "R²", "taxonomy": "体系 taxonomy", "rank": "排名 rank", "driver": "驱动因素 driver",
+    "category": "类别 key", "category_name": "类别 category", "polarity": "极性 polarity",
+    "n_mentions": "提及 mentions", "share": "占比 share", "importance": "重要性 importance (% of R²)",
+    "shapley_pct_ci_low": "重要性 CI 下限 low", "shapley_pct_ci_high": "重要性 CI 上限 high",
+    "odds_ratio": "优势比 odds ratio", "or_ci_low": "OR CI 下限 low", "or_ci_high": "OR CI 上限 high",
+    "p_value": "p", "impact_neutral": "影响 impact if neutral", "impact_neutral_ci_low": "impact_neutral CI low",
+    "impact_neutral_ci_high": "impact_neutral CI high", "impact_removed": "影响 impact if removed",
+    "impact_removed_ci_low": "impact_removed CI low", "impact_removed_ci_high": "impact_removed CI high",
+    "corr": "相关 corr", "shapley_method": "方法 method",
+}
+DRIVER_THEME_COLUMNS = {
+    "outcome": "结果指标 outcome", "metric": "指标 metric", "metric_value": "当前值 value", "n": "样本 n",
+    "taxonomy": "体系 taxonomy", "category": "类别 key", "category_name": "类别 category",
+    "importance": "重要性 importance", "importance_negative": "负面重要性 negative",
+    "importance_positive": "正面重要性 positive", "volume": "提及 volume", "share": "占比 share",
+    "net_sentiment": "净情感 net sentiment", "mentioners_metric": "提及者指标 mentioners",
+    "others_metric": "未提及者指标 others", "quadrant": "象限 quadrant",
+}
+
+
+def drivers_tables_of(run: Run) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
+    """The run's driver tables ``(drivers, driver_themes, note)``.
+
+    Read from the store's ``drivers``/``driver_themes`` tables; for a store without them, computed now with
+    :func:`voc.analyze.driverstore.drivers_tables` (no bootstrap intervals). ``drivers`` is None when no
+    driver analysis is possible, and ``note`` says why.
+    """
+    if run._drivers is None:
+        run._drivers = _drivers_tables(run)
+    return run._drivers
+
+
+def _drivers_tables(run: Run) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
+    if "drivers" in run.tables:
+        d = run.con.execute("SELECT * FROM drivers").df()
+        t = run.con.execute("SELECT * FROM driver_themes").df() if "driver_themes" in run.tables else None
+        note = "from the run's store"
+    else:
+        try:
+            from voc.analyze.driverstore import drivers_tables, run_scales
+        except ImportError:  # pragma: no cover (a voc without driver analysis)
+            return None, None, "this voc has no driver analysis"
+        try:
+            d, t = drivers_tables(run.con, run_scales(run.dir / STORE_NAME), n_boot=0)
+        except InputError as e:
+            return None, None, str(e)
+        note = "computed at export (the store has no drivers table); no bootstrap intervals"
+    if d.empty or "rank" not in d:
+        return None, None, "no score (NPS, CSAT, rating, CES) has the 30 values driver analysis needs"
+    d = _labelled(run, d)
+    d["driver"] = [f"{n} {POL_ZH.get(p, p)}" for n, p in zip(d["category_name"], d["polarity"])]
+    if t is not None and not t.empty:
+        t = _labelled(run, t)
+    return d, (t if t is not None and not t.empty else None), note
 
 
 def verbatim_columns(run: Run) -> tuple[list[str], list[str]]:
@@ -317,7 +368,8 @@ def _frame_sheet(key: str, title: str, df: pd.DataFrame, columns: dict[str, str]
         header = [columns[c] for c in df.columns]
     else:
         header = [LABELS.get(c, c) for c in df.columns]
-    fmts = {list(df.columns).index(c): f for c, f in (formats or {}).items() if c in df.columns}
+    formats = {**{c: "0.00" for c in df.columns if df[c].dtype.kind == "f"}, **(formats or {})}
+    fmts = {list(df.columns).index(c): f for c, f in formats.items() if c in df.columns}
     return Sheet(key, title, header, df.itertuples(index=False, name=None), fmts, freeze)
 
 
@@ -330,13 +382,22 @@ def run_sheets(run: Run) -> list[Sheet]:
     by_group = themes_table(run, None)
     cols = {"grouping": "分组 grouping", "group": "组 group", **THEME_COLUMNS}
     sheets.append(_frame_sheet("themes_by_group", "主题明细 by group", by_group, cols, pct, "G2"))
-    drivers = drivers_table(run)
+    drivers, dthemes, note = drivers_tables_of(run)
     if drivers is None:
         sheets.append(Sheet("drivers", "驱动 drivers", ["说明 note"], [
-            ["未计算驱动因素 Drivers were not computed for this run (its store has no 'drivers' table)."],
-            ["Compute them (voc drivers RUN_DIR) and export again."]], freeze=""))
+            ["未计算驱动因素 Drivers were not computed for this run: " + note + "."],
+            ["Driver analysis needs at least 30 comments with a score (NPS, CSAT, rating or CES) and "
+             "categories mentioned in at least 5 of them; see 'voc drivers --help'."]], freeze=""))
     else:
-        sheets.append(_frame_sheet("drivers", "驱动 drivers", drivers))
+        sheets.append(_frame_sheet("drivers", "驱动 drivers", drivers, DRIVER_COLUMNS,
+                                   {"share": "0.0%", "p_value": "0.0000"}, "I2"))
+        if dthemes is not None:
+            sheets.append(_frame_sheet("driver_themes", "驱动主题 driver themes", dthemes, DRIVER_THEME_COLUMNS,
+                                       {"share": "0.0%"}, "H2"))
+    if "alerts" in run.tables:
+        al = run.con.execute("SELECT * FROM alerts").df()
+        if len(al):
+            sheets.append(_frame_sheet("alerts", "预警 alerts", al))
     if "phrases" in run.tables:
         ph = _labelled(run, run.con.execute("SELECT * FROM phrases").df())
         sheets.append(_frame_sheet("phrases", "短语 phrases", ph))
