@@ -11,6 +11,8 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,14 +78,24 @@ class Processor:
             batch = stage(batch)
         return batch, explode_mentions(batch, self.tax_names), rejected
 
-    def process_to_parts(self, index: int, batch: pd.DataFrame, parts_dir: str) -> tuple[int, list[Rejected]]:
-        """Process a batch and write it as Parquet part ``index``; returns rows written and rows rejected."""
-        comments, mentions, rejected = self(batch)
-        PartWriter(Path(parts_dir), segment_columns(self.cfg.input.columns), self.tax_names).write(
-            index, comments, mentions)
-        return len(comments), rejected
+    def process_to_parts(self, index: int, raw: pd.DataFrame, parts_dir: str
+                         ) -> tuple[int, list[Rejected], dict[str, int]]:
+        """Map a raw chunk's columns, process it and write it as Parquet part ``index``.
+
+        Returns rows written, rows rejected (with reasons) and counts of values set to null.
+        """
+        mapped, rejected, warnings = map_columns(raw, self.cfg.input)
+        written = 0
+        if len(mapped):
+            comments, mentions, emptied = self(mapped)
+            rejected += emptied
+            PartWriter(Path(parts_dir), segment_columns(self.cfg.input.columns), self.tax_names).write(
+                index, comments, mentions)
+            written = len(comments)
+        return written, rejected, warnings
 
 
+# The worker's Processor: inherited from the parent when workers are forked, built by _init_worker otherwise.
 _WORKER: Processor | None = None
 
 
@@ -92,8 +104,19 @@ def _init_worker(cfg_json: str) -> None:
     _WORKER = Processor(PipelineConfig.model_validate_json(cfg_json))
 
 
-def _work(job: tuple[int, pd.DataFrame, str]) -> tuple[int, list[Rejected]]:
+def _work(job: tuple[int, pd.DataFrame, str]) -> tuple[int, list[Rejected], dict[str, int]]:
     return _WORKER.process_to_parts(*job)
+
+
+def _start_method() -> str:
+    """``fork`` on Linux (workers inherit the loaded models: no start-up cost), ``spawn`` elsewhere.
+
+    ``VOC_MP_START`` overrides it.
+    """
+    method = os.environ.get("VOC_MP_START")
+    if method:
+        return method
+    return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 def _n_workers(cfg: PipelineConfig, size: int) -> int:
@@ -129,52 +152,69 @@ class PipelineRun:
 
     def execute(self, progress: Callable[[int, int], None] | None = None) -> RunResult:
         """Run the pipeline end to end; see :func:`run_pipeline`."""
+        global _WORKER
         cfg, reader = self.cfg, self.reader
         t0 = time.perf_counter()
         out = Path(cfg.output.dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
         tax_names = [t.name for t in cfg.taxonomies]
-        store = RunStore(out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
         quarantine = QuarantineWriter(out / "quarantine.csv")
         res = RunResult(out_dir=str(out))
 
         parts = out / "_parts"
         shutil.rmtree(parts, ignore_errors=True)
         parts.mkdir()
+        # Chunks in flight are bounded, so memory stays flat whatever the input size (Pool.imap alone
+        # would read the whole file ahead of the workers).
+        slots, stop = threading.Semaphore(2 * self.workers + 1), threading.Event()
 
         def jobs():
             for i, chunk in enumerate(reader):
                 res.rows_in += len(chunk.frame) + len(chunk.rejected)
                 quarantine.write(chunk.rejected)
-                mapped, rejected, warns = map_columns(chunk.frame, cfg.input)
-                quarantine.write(rejected)
-                for k, v in warns.items():
-                    res.warnings[k] = res.warnings.get(k, 0) + v
-                if len(mapped):
-                    yield i, mapped, str(parts)
+                if len(chunk.frame):
+                    while not slots.acquire(timeout=0.2):
+                        if stop.is_set():  # a worker failed: end the feed so the pool can shut down
+                            return
+                    yield i, chunk.frame, str(parts)
 
         def consume(results):
-            for written, rejected in results:
+            for written, rejected, warns in results:
+                slots.release()
                 quarantine.write(rejected)
                 res.written += written
+                for k, v in warns.items():
+                    res.warnings[k] = res.warnings.get(k, 0) + v
                 if progress:
                     progress(reader.done, reader.total)
 
+        store = None
         try:
             if self.workers <= 1:
                 consume(self.processor.process_to_parts(*job) for job in jobs())
             else:
-                ctx = mp.get_context("spawn")
-                with ctx.Pool(self.workers, initializer=_init_worker, initargs=(cfg.model_dump_json(),)) as pool:
-                    consume(pool.imap(_work, jobs(), chunksize=1))
+                method = _start_method()
+                ctx = mp.get_context(method)
+                if method == "fork":
+                    _WORKER, init, args = self.processor, None, ()
+                else:
+                    init, args = _init_worker, (cfg.model_dump_json(),)
+                with ctx.Pool(self.workers, initializer=init, initargs=args) as pool:
+                    try:
+                        consume(pool.imap(_work, jobs(), chunksize=1))
+                    finally:
+                        stop.set()  # before the pool's shutdown joins the feeding thread
+                        _WORKER = None
+            store = RunStore(out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
             store.load_parts(parts)
             if progress:
                 progress(reader.total, reader.total)
             if cfg.output.parquet:
                 res.files += [str(p) for p in store.export_parquet(out)]
         finally:
-            store.close()
+            if store is not None:
+                store.close()
             quarantine.close()
             shutil.rmtree(parts, ignore_errors=True)
         build_analysis(out / STORE_NAME, out if cfg.output.parquet else None)

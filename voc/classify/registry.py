@@ -4,6 +4,8 @@ A model folder holds ``model.skops`` (or transformer weights), ``meta.json``
 (task, backend, label map), ``config.yaml``, ``metrics.json`` and
 ``MODEL_CARD.md``. A spec is a folder path or the name of a folder under the
 models root (``$VOC_MODELS_DIR`` or the project's ``models/``).
+:func:`list_models` describes every registered model and marks the ones the
+default pipeline (``pipelines/demo.yaml``) uses.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ from pathlib import Path
 from voc.errors import ModelError
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "voc.", "builtins.", "collections.", "re.")
+WEIGHT_FILES = {"skops": ("model.skops",), "transformers": ("model.safetensors", "model.safetensors.index.json")}
+CARD_HEAD_LINES = 12
+
+
+def project_root() -> Path:
+    """The folder holding ``voc/``, ``models/`` and ``pipelines/``."""
+    return Path(__file__).resolve().parents[2]
+
+
+def default_pipeline() -> Path:
+    """The pipeline whose models are the defaults: ``pipelines/demo.yaml``."""
+    return project_root() / "pipelines" / "demo.yaml"
 
 
 def models_root() -> Path:
@@ -22,7 +36,7 @@ def models_root() -> Path:
     env = os.environ.get("VOC_MODELS_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "models"
+    return project_root() / "models"
 
 
 def resolve_model(spec: str) -> Path:
@@ -44,14 +58,48 @@ def read_meta(path: Path) -> dict:
     return json.loads(f.read_text(encoding="utf-8"))
 
 
+_SKIP_ON_SKOPS_IMPORT = "sklearn.externals.array_api_compat.torch"
+
+
+class _SkipTorchCompat:
+    """Import hook: refuse scikit-learn's array-api torch adapter (it imports torch, for seconds)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == _SKIP_ON_SKOPS_IMPORT or name.startswith(_SKIP_ON_SKOPS_IMPORT + "."):
+            raise ImportError(f"{name} skipped while importing skops")
+        return None
+
+
+def import_skops():
+    """Import ``skops.io`` without dragging torch in.
+
+    At import, skops lists every scikit-learn estimator by walking all of scikit-learn's packages, and
+    that walk imports torch through the array-api torch adapter when torch is installed: seconds per
+    process for nothing, since voc's skops models hold no torch objects. The walk skips packages that
+    fail to import, so the adapter is refused for that one import (it imports normally later).
+    """
+    import sys
+
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        import skops.io
+
+        return skops.io
+    hook = _SkipTorchCompat()
+    sys.meta_path.insert(0, hook)
+    try:
+        import skops.io
+    finally:
+        sys.meta_path.remove(hook)
+    return skops.io
+
+
 def load_model(spec: str):
     """Load a model safely: skops with only scikit-learn, numpy, scipy and voc types trusted."""
     path = resolve_model(spec)
     meta = read_meta(path)
     fmt = meta.get("format", "skops")
     if fmt == "skops":
-        import skops.io as sio
-
+        sio = import_skops()
         f = path / "model.skops"
         untrusted = sio.get_untrusted_types(file=f)
         bad = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
@@ -63,3 +111,82 @@ def load_model(spec: str):
 
         return load_transformer(path, meta)
     raise ModelError(f"model {path} has unknown format {fmt!r}")
+
+
+def default_models(pipeline: str | Path | None = None) -> dict[str, Path]:
+    """The model folder each task of a pipeline uses, by task.
+
+    ``sentiment.model`` gives task ``sentiment``; each ``taxonomies[].mapper`` gives the task named like the
+    taxonomy (``rater``, ``touchpoint``). Rule baselines (``lexicon``, ``rules``) and missing folders are
+    left out, as is everything when the pipeline file does not exist.
+
+    Parameters
+    ----------
+    pipeline : the pipeline YAML; default :func:`default_pipeline`.
+    """
+    import yaml
+
+    path = Path(pipeline) if pipeline is not None else default_pipeline()
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        raise ModelError(f"pipeline file {path} is not valid YAML; fix it to see which models are defaults") from None
+    specs = {"sentiment": (data.get("sentiment") or {}).get("model")}
+    for tax in data.get("taxonomies") or []:
+        if isinstance(tax, dict) and tax.get("name"):
+            specs[str(tax["name"])] = tax.get("mapper")
+    found = {}
+    for task, spec in specs.items():
+        if not spec:
+            continue
+        for cand in (models_root() / str(spec), path.parent / str(spec), Path(str(spec))):
+            if (cand / "meta.json").is_file():
+                found[task] = cand.resolve()
+                break
+    return found
+
+
+def list_models(pipeline: str | Path | None = None) -> list[dict]:
+    """Every model folder under the models root, sorted by name.
+
+    Returns
+    -------
+    One dict per folder with ``name``, ``task``, ``backend``, ``path``, ``default`` (the default pipeline
+    uses it for its task), ``format`` and ``weights`` (whether the weight files are present: large
+    transformer weights are rebuilt, not committed). A folder whose ``meta.json`` is unreadable has
+    ``task`` None and an ``error``.
+    """
+    root = models_root()
+    if not root.is_dir():
+        return []
+    defaults = default_models(pipeline)
+    rows = []
+    for folder in sorted(p for p in root.iterdir() if (p / "meta.json").is_file()):
+        row = {"name": folder.name, "task": None, "backend": None, "path": str(folder), "default": False,
+               "format": None, "weights": False}
+        try:
+            meta = read_meta(folder)
+        except (ValueError, OSError) as e:
+            rows.append({**row, "error": f"unreadable meta.json: {e}"})
+            continue
+        fmt = meta.get("format", "skops")
+        task = meta.get("task")
+        row.update(task=task, backend=meta.get("backend"), format=fmt,
+                   weights=any((folder / f).is_file() for f in WEIGHT_FILES.get(fmt, ())))
+        key = meta.get("taxonomy", task)
+        row["default"] = defaults.get(key) == folder.resolve()
+        rows.append(row)
+    return rows
+
+
+def model_info(spec: str, card_lines: int = CARD_HEAD_LINES) -> dict:
+    """A model's ``meta.json``, ``metrics.json`` (None when absent) and the first lines of its card."""
+    path = resolve_model(spec)
+    meta = read_meta(path)
+    metrics_file, card_file = path / "metrics.json", path / "MODEL_CARD.md"
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
+    card = card_file.read_text(encoding="utf-8").splitlines() if card_file.is_file() else []
+    return {"name": path.name, "path": str(path), "meta": meta, "metrics": metrics,
+            "card_head": "\n".join(card[:card_lines]), "card_lines": len(card)}
