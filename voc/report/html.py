@@ -1,72 +1,28 @@
 """The themed HTML report of a run: one self-contained file (plotly.js inlined, no external URLs).
 
-Sections: overview, RATER dimensions, touchpoints by journey stage, monthly trends, and a drill-down per
-category with its top opinion phrases, keywords and verbatims.
+Sections: overview, scores by segment (NPS, CSAT, CES, rating with 95% CIs), RATER dimensions, touchpoints
+by journey stage, drivers (importance-performance matrix and ranked drivers), trends with the alerts
+marked, and a drill-down per category with its top opinion phrases, keywords and verbatims. The analyst
+sections live in :mod:`voc.report.analyst`, shared helpers in :mod:`voc.report.common`.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import plotly.graph_objects as go
-import yaml
 from plotly.offline import get_plotlyjs
 
 from voc.analyze.build import overview
-from voc.taxonomy.model import Taxonomy, load_taxonomy
+from voc.report.analyst import drivers_section, scores_section, trends_section
+from voc.report.common import CSS, POL_COLORS, POL_ZH, esc, fig_html, has_table, label, table, taxonomies
+from voc.taxonomy.model import Taxonomy
 
-FONT = '"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Noto Sans SC","WenQuanYi Micro Hei",sans-serif'
-POL_COLORS = {"positive": "#2e9d5b", "neutral": "#9aa3ad", "negative": "#d64541"}
-POL_ZH = {"positive": "正面", "neutral": "中性", "negative": "负面"}
-SECTIONS = ("overview", "rater", "touchpoint", "trends", "drilldown")
-
-CSS = f"""
-body{{font-family:{FONT};margin:0;background:#f5f6f8;color:#1f2933}}
-header{{background:#1f3a5f;color:#fff;padding:18px 32px}} header h1{{margin:0;font-size:24px}}
-nav a{{color:#cfe0ff;margin-right:16px;text-decoration:none;font-size:14px}}
-section{{background:#fff;margin:18px 32px;padding:18px 24px;border-radius:8px;box-shadow:0 1px 3px #0002}}
-h2{{border-left:4px solid #1f3a5f;padding-left:10px;font-size:20px}} h3{{font-size:16px;margin:18px 0 6px}}
-.kpis{{display:flex;flex-wrap:wrap;gap:14px}} .kpi{{background:#f0f4fa;border-radius:6px;padding:10px 16px;min-width:150px}}
-.kpi b{{display:block;font-size:24px}} .kpi span{{font-size:12px;color:#52606d}}
-table{{border-collapse:collapse;font-size:13px;margin:8px 0}} th,td{{border-bottom:1px solid #e4e7eb;padding:4px 8px;text-align:left}}
-th{{background:#f0f4fa}} .pos{{color:{POL_COLORS['positive']}}} .neg{{color:{POL_COLORS['negative']}}}
-details{{margin:6px 0;border:1px solid #e4e7eb;border-radius:6px;padding:6px 10px}} summary{{cursor:pointer;font-weight:600}}
-.cols{{display:flex;gap:24px;flex-wrap:wrap}} .cols>div{{flex:1;min-width:280px}} .muted{{color:#7b8794;font-size:12px}}
-"""
-
-
-def _esc(v) -> str:
-    return html.escape("" if v is None or (isinstance(v, float) and v != v) else str(v))
-
-
-def _fig_html(fig: go.Figure) -> str:
-    fig.update_layout(font_family=FONT, margin=dict(l=40, r=20, t=40, b=40), height=380, template="plotly_white")
-    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
-
-
-def _table(df: pd.DataFrame, columns: dict[str, str]) -> str:
-    head = "".join(f"<th>{_esc(v)}</th>" for v in columns.values())
-    rows = "".join("<tr>" + "".join(f"<td>{_esc(r[c])}</td>" for c in columns) + "</tr>" for _, r in df.iterrows())
-    return f"<table><tr>{head}</tr>{rows}</table>"
-
-
-def _taxonomies(run_dir: Path) -> dict[str, Taxonomy]:
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    return {t["name"]: load_taxonomy(t.get("path") or t["name"]) for t in cfg.get("taxonomies", [])}
-
-
-def _label(tax: Taxonomy | None, key: str) -> str:
-    if tax is None:
-        return key
-    try:
-        c = tax.category(key)
-        return f"{c.name} {c.name_en or key}"
-    except KeyError:
-        return key
+SECTIONS = ("overview", "scores", "rater", "touchpoint", "drivers", "trends", "drilldown")
+_esc, _fig_html, _table, _label = esc, fig_html, table, label
 
 
 def _overview_section(ov: dict, con) -> str:
@@ -74,9 +30,9 @@ def _overview_section(ov: dict, con) -> str:
     kpis = [("评论数 comments", f"{ov['comments']:,}", f"可用 usable {ov['usable']:,}")]
     if n["n"]:
         kpis.append(("NPS", f"{n['nps']:+.1f}", f"95% CI [{n['ci_low']:+.1f}, {n['ci_high']:+.1f}], n={n['n']}"))
-    for key, title in (("csat", "CSAT"), ("rating", "星级 rating")):
-        m = ov[key]
-        if m["n"]:
+    for key, title in (("csat", "CSAT"), ("ces", "CES 费力度"), ("rating", "星级 rating")):
+        m = ov.get(key)
+        if m and m["n"]:
             ci = f"95% CI [{m['ci_low']}, {m['ci_high']}]" if m["ci_low"] is not None else ""
             kpis.append((title, f"{m['mean']:.2f}", f"{ci}, n={m['n']}"))
     if ov["first_date"]:
@@ -147,33 +103,6 @@ def _taxonomy_section(sid: str, title: str, sound: pd.DataFrame, name: str, tax:
     return f'<section id="{sid}"><h2>{_esc(title)}</h2>{body}</section>'
 
 
-def _trends_section(con, sound: pd.DataFrame, taxes: dict[str, Taxonomy]) -> str:
-    monthly = con.execute("""SELECT strftime(date, '%Y-%m') AS month, sentiment, count(*) AS n FROM comments
-        WHERE quality='ok' AND date IS NOT NULL GROUP BY ALL ORDER BY month""").df()
-    if monthly.empty:
-        return '<section id="trends"><h2>趋势 Trends</h2><p>No dated comments.</p></section>'
-    fig = go.Figure()
-    for pol in ("positive", "neutral", "negative"):
-        sub = monthly[monthly["sentiment"] == pol]
-        fig.add_bar(x=sub["month"], y=sub["n"], name=POL_ZH[pol], marker_color=POL_COLORS[pol])
-    fig.update_layout(barmode="stack", title="每月评论与情感 comments per month")
-    parts = [_fig_html(fig)]
-    m = sound[sound["grouping"] == "month"]
-    for name, tax in taxes.items():
-        sub = m[m["taxonomy"] == name]
-        if sub.empty:
-            continue
-        f1, f2 = go.Figure(), go.Figure()
-        for cat, g in sub.groupby("category", sort=False):
-            g = g.sort_values("group")
-            f1.add_scatter(x=g["group"], y=g["volume"], name=_label(tax, cat), mode="lines+markers")
-            f2.add_scatter(x=g["group"], y=g["net_sentiment"], name=_label(tax, cat), mode="lines+markers")
-        f1.update_layout(title=f"{tax.title or name}: 每月提及 mentions per month")
-        f2.update_layout(title=f"{tax.title or name}: 每月净情感 net sentiment per month", yaxis_range=[-100, 100])
-        parts.append(f'<div class="cols"><div>{_fig_html(f1)}</div><div>{_fig_html(f2)}</div></div>')
-    return f'<section id="trends"><h2>趋势 Trends</h2>{"".join(parts)}</section>'
-
-
 def _drilldown_section(con, sound: pd.DataFrame, taxes: dict[str, Taxonomy]) -> str:
     phrases = con.execute("SELECT * FROM phrases").df()
     keywords = con.execute("SELECT * FROM category_keywords").df()
@@ -204,25 +133,30 @@ def _drilldown_section(con, sound: pd.DataFrame, taxes: dict[str, Taxonomy]) -> 
 def render_report(run_dir: str | Path) -> str:
     """The report of a run folder as one self-contained HTML string."""
     run_dir = Path(run_dir)
-    taxes = _taxonomies(run_dir)
+    taxes = taxonomies(run_dir)
     con = duckdb.connect(str(run_dir / "voc.duckdb"), read_only=True)
     try:
         ov = overview(con)
         sound = con.execute("SELECT * FROM sound").df()
+        alerts_json = (con.execute("SELECT period, kind, taxonomy, category, phrase, message FROM alerts").df()
+                       .to_dict(orient="records") if has_table(con, "alerts") else None)
         rater_name = "rater" if "rater" in taxes else next(iter(taxes), "rater")
         tp_name = "touchpoint" if "touchpoint" in taxes else None
         body = [
             _overview_section(ov, con),
+            scores_section(con),
             _taxonomy_section("rater", "RATER 服务质量维度 service quality", sound, rater_name, taxes.get(rater_name)),
             _taxonomy_section("touchpoint", "客户旅程触点 touchpoints by journey stage", sound, tp_name or "",
                               taxes.get(tp_name) if tp_name else None),
-            _trends_section(con, sound, taxes),
+            drivers_section(con, taxes),
+            trends_section(con, taxes),
             _drilldown_section(con, sound, taxes),
         ]
     finally:
         con.close()
     nav = "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
-    data = json.dumps({"overview": ov}, ensure_ascii=False, default=str).replace("</", "<\\/")
+    extra = {"alerts": alerts_json} if alerts_json is not None else {}
+    data = json.dumps({"overview": ov, **extra}, ensure_ascii=False, default=str).replace("</", "<\\/")
     return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>voc report: {_esc(run_dir.name)}'
             f'</title><style>{CSS}</style><script type="text/javascript" id="plotly-js">{get_plotlyjs()}</script></head><body>'
             f'<header><h1>客户心声报告 Voice of Customer · {_esc(run_dir.name)}</h1><nav>{nav}</nav></header>'
