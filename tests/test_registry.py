@@ -1,0 +1,122 @@
+"""The model registry: list_models (defaults from the pipeline), model_info, resolve/load errors, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from voc.classify import registry
+from voc.classify.registry import default_models, list_models, load_model, model_info, resolve_model
+from voc.cli.main import app
+from voc.errors import ModelError
+
+REQUIRED = {"name", "task", "backend", "path", "default"}
+
+
+def make_model(root, name, meta, weights=None, metrics=None, card=None):
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    if weights:
+        (d / weights).write_bytes(b"x")
+    if metrics is not None:
+        (d / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    if card is not None:
+        (d / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+    return d
+
+
+@pytest.fixture()
+def root(tmp_path, monkeypatch):
+    """A models root with sentiment, rater and encoder models, and a pipeline using two of them."""
+    models = tmp_path / "models"
+    monkeypatch.setenv("VOC_MODELS_DIR", str(models))
+    make_model(models, "senti-a", {"format": "skops", "task": "sentiment", "backend": "tfidf"}, "model.skops",
+               {"accuracy": 0.9}, "# Model card: senti-a\n\n第一行\n" + "\n".join(f"line {i}" for i in range(30)))
+    make_model(models, "senti-b", {"format": "skops", "task": "sentiment", "backend": "tfidf"}, "model.skops")
+    make_model(models, "rater-x", {"format": "skops", "task": "rater", "backend": "tfidf", "taxonomy": "rater"},
+               "model.skops")
+    make_model(models, "enc", {"format": "transformers", "task": "encoder", "backend": "transformer"})
+    (models / "not-a-model").mkdir()
+    pipe = tmp_path / "pipe.yaml"
+    pipe.write_text(yaml.safe_dump({"input": {"path": "x.csv"}, "sentiment": {"model": "senti-a"},
+                                    "taxonomies": [{"name": "rater", "mapper": "rater-x"},
+                                                   {"name": "touchpoint", "mapper": "rules"}]}), encoding="utf-8")
+    return models, pipe
+
+
+def test_list_models_marks_the_pipeline_defaults(root):
+    models, pipe = root
+    rows = {r["name"]: r for r in list_models(pipe)}
+    assert sorted(rows) == ["enc", "rater-x", "senti-a", "senti-b"]
+    assert all(REQUIRED <= set(r) for r in rows.values())
+    assert {n for n, r in rows.items() if r["default"]} == {"senti-a", "rater-x"}
+    assert rows["enc"]["task"] == "encoder" and rows["enc"]["backend"] == "transformer"
+    assert rows["enc"]["weights"] is False and rows["senti-b"]["weights"] is True
+    assert rows["senti-a"]["path"] == str(models / "senti-a")
+    assert default_models(pipe) == {"sentiment": (models / "senti-a").resolve(), "rater": (models / "rater-x").resolve()}
+
+
+def test_defaults_accept_paths_and_ignore_missing_pipelines(root, tmp_path):
+    models, pipe = root
+    pipe.write_text(yaml.safe_dump({"sentiment": {"model": str(models / "senti-b")}}), encoding="utf-8")
+    assert [r["name"] for r in list_models(pipe) if r["default"]] == ["senti-b"]
+    assert not any(r["default"] for r in list_models(tmp_path / "none.yaml"))
+    pipe.write_text("sentiment: [unclosed", encoding="utf-8")
+    with pytest.raises(ModelError, match="not valid YAML"):
+        list_models(pipe)
+
+
+def test_unreadable_meta_is_listed_with_an_error(root):
+    models, pipe = root
+    (models / "broken").mkdir()
+    (models / "broken" / "meta.json").write_text("{not json", encoding="utf-8")
+    row = next(r for r in list_models(pipe) if r["name"] == "broken")
+    assert row["task"] is None and "meta.json" in row["error"] and row["default"] is False
+
+
+def test_repo_models_follow_the_demo_pipeline(monkeypatch):
+    monkeypatch.delenv("VOC_MODELS_DIR", raising=False)
+    demo = yaml.safe_load(registry.default_pipeline().read_text(encoding="utf-8"))
+    used = {demo["sentiment"]["model"]} | {t["mapper"] for t in demo["taxonomies"]}
+    rows = list_models()
+    assert {r["name"] for r in rows if r["default"]} == {r["name"] for r in rows if r["name"] in used}
+    assert all(REQUIRED <= set(r) for r in rows)
+    # at most one default per task
+    tasks = [r["task"] for r in rows if r["default"]]
+    assert len(tasks) == len(set(tasks))
+
+
+def test_model_info_and_errors(root):
+    models, _ = root
+    info = model_info("senti-a", card_lines=5)
+    assert info["meta"]["task"] == "sentiment" and info["metrics"] == {"accuracy": 0.9}
+    assert info["card_head"].splitlines()[0] == "# Model card: senti-a" and len(info["card_head"].splitlines()) == 5
+    assert info["card_lines"] == 33
+    assert model_info(str(models / "enc"))["metrics"] is None
+    with pytest.raises(ModelError, match="voc models list"):
+        resolve_model("nope")
+    with pytest.raises(ModelError, match="no meta.json"):
+        model_info(str(models / "not-a-model"))
+    with pytest.raises(ModelError, match="unknown format"):
+        load_model("enc")
+
+
+def test_cli_list_and_show(root):
+    runner = CliRunner()
+    res = runner.invoke(app, ["models", "list", "--json"])
+    assert res.exit_code == 0
+    rows = json.loads(res.stdout)
+    assert isinstance(rows, list) and {r["name"] for r in rows} == {"enc", "rater-x", "senti-a", "senti-b"}
+    assert all(REQUIRED <= set(r) for r in rows)
+    res = runner.invoke(app, ["models", "list"])
+    assert res.exit_code == 0 and "senti-b" in res.stdout
+    res = runner.invoke(app, ["models", "show", "senti-a"])
+    assert res.exit_code == 0 and "第一行" in res.stdout and "0.9" in res.stdout and "more line" in res.stdout
+    res = runner.invoke(app, ["models", "show", "senti-a", "--json"])
+    assert json.loads(res.stdout)["meta"]["backend"] == "tfidf"
+    res = runner.invoke(app, ["models", "show", "nope"])
+    assert res.exit_code == 2 and "voc models list" in " ".join(res.output.split())
