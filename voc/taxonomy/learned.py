@@ -27,30 +27,22 @@ the n-gram hash table and the taxonomy object are rebuilt after loading.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
-from voc.taxonomy.model import POLARITIES, Taxonomy, load_taxonomy
-from voc.taxonomy.rules import CUE_WEIGHT, Mention, polarity_label
+from voc.taxonomy.context import ContextRules
+from voc.taxonomy.evidence import POL_NAMES, ClauseBatch, RuleEvidence, polarity_features, strong_only
+from voc.taxonomy.model import Taxonomy, load_taxonomy
+from voc.taxonomy.ngrams import SEP, SHIFT, NgramIndex, decode_ngram, fit_ngram_vocab, ngram_tfidf
+from voc.taxonomy.rules import Mention, polarity_label
 
-SEP = "\x00"
-SHIFT = 21  # bits per code point in an n-gram key (code points are < 2**21)
-KIND = {"positive": 1, "neutral": 2, "negative": 3}  # 0 = keyword
-FLIP = np.array([0, 3, 2, 1])  # a negated cue changes side; a keyword stays a keyword
-CUE_VOTE = np.array([0.0, CUE_WEIGHT, 0.0, -CUE_WEIGHT])
+__all__ = ["CategoryModel", "POL_NAMES", "decode_ngram", "fit_ngram_vocab", "normalize_labels"]
+
 POL_CLASSES = ("negative", "neutral", "positive")
 META_NAMES = ("rule_hit", "kw_opinion", "log_kw_opinion", "kw_neutral_only", "cue_pos", "cue_neu", "cue_neg",
               "negated", "log_terms", "log_clauses", "clause_share", "log_len_x_hit",
               "text", "text_x_hit", "gold_text", "gold_text_x_hit")
-POL_NAMES = ("vote_sign", "vote_tanh", "cue_pos", "cue_neu", "cue_neg", "kw_pos", "kw_neg", "kw_neutral",
-             "kw_score_sum", "next_score_sum", "doc_mean", "doc_share_pos", "doc_share_neg", "vote_zero",
-             "mild_in_clause", "mild_in_comment")
-_NEG_CODES = np.array([ord(c) for c in "不没无别未"], dtype=np.int64)  # every negator of NEGATION_RE has one
-# Mild words give a category ``neutral`` (GUIDELINES: 一般, 还行, 凑合, 马马虎虎 about a category).
-MILD_RE = re.compile("一般般|一般|还行|凑合|马马虎虎|中规中矩|尚可|还可以|过得去|不好不坏|普普通通|平平")
 
 
 def _sigmoid(z):
@@ -64,146 +56,6 @@ def normalize_labels(y, keys: list[str]) -> list[dict[str, str]]:
     if isinstance(y, np.ndarray) and y.ndim == 2:
         return [{k: "neutral" for k, v in zip(keys, row) if v} for row in y]
     return [dict(v) if isinstance(v, dict) else parse_labels(v) for v in y]
-
-
-# --------------------------------------------------------------------------- batches
-
-
-class _Batch:
-    """Clauses of many comments joined into one string (clauses separated by NUL) for vectorised work."""
-
-    def __init__(self, clauses: list[list[str]], scores: list[list[float]] | None):
-        from itertools import chain
-
-        self.n = len(clauses)
-        self.ndoc = np.fromiter(map(len, clauses), dtype=np.int64, count=self.n)
-        self.flat = list(chain.from_iterable(clauses))
-        nc = len(self.flat)
-        self.doc_first = np.zeros(self.n, dtype=np.int64)
-        if self.n > 1:
-            self.doc_first[1:] = np.cumsum(self.ndoc)[:-1]
-        self.doc_of_clause = np.repeat(np.arange(self.n, dtype=np.int64), self.ndoc)
-        lens = np.fromiter(map(len, self.flat), dtype=np.int64, count=nc)
-        self.big = SEP.join(self.flat) + SEP
-        self.clause_of = (np.repeat(np.arange(nc, dtype=np.int64), lens + 1) if nc
-                          else np.zeros(1, dtype=np.int64))
-        self.clause_start = np.zeros(nc, dtype=np.int64)
-        if nc > 1:
-            self.clause_start[1:] = np.cumsum(lens[:-1] + 1)
-        if scores is None:
-            self.scores = np.zeros(nc)
-        else:
-            self.scores = np.fromiter(chain.from_iterable(scores), dtype=float)
-            if len(self.scores) != nc:
-                raise ValueError("each clause needs one score")
-        self._codes = None
-
-    @property
-    def codes(self) -> np.ndarray:
-        """Code points of ``big`` (NUL separators are 0)."""
-        if self._codes is None:
-            self._codes = _codes(self.big)
-        return self._codes
-
-
-# --------------------------------------------------------------------------- char n-grams
-
-
-def _codes(big: str) -> np.ndarray:
-    return np.frombuffer(big.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-
-
-def _ngram_keys(codes: np.ndarray, nmax: int):
-    """``(keys, start positions)`` of every 1..nmax-gram that contains no separator, ordered by position."""
-    n = len(codes)
-    valid = codes != 0
-    K = np.zeros((n, nmax), dtype=np.int64)
-    ok = np.zeros((n, nmax), dtype=bool)
-    key, v = codes, valid
-    for k in range(nmax):
-        if k:
-            key = (key[:-1] << SHIFT) | codes[k:]
-            v = v[:-1] & valid[k:]
-        K[: n - k, k] = key
-        ok[: n - k, k] = v
-    flat = np.flatnonzero(ok.ravel())
-    return K.ravel()[flat], flat // nmax
-
-
-def decode_ngram(key: int) -> str:
-    """The text of an n-gram key."""
-    chars = []
-    key = int(key)
-    while key:
-        chars.append(chr(key & ((1 << SHIFT) - 1)))
-        key >>= SHIFT
-    return "".join(reversed(chars))
-
-
-def fit_ngram_vocab(docs: list[str], nmax: int = 3, min_df: int = 3, max_features: int | None = 100_000):
-    """Sorted n-gram keys kept (document frequency >= ``min_df``, the ``max_features`` most frequent) and idf."""
-    if not docs:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    big = SEP.join(docs) + SEP
-    lens = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-    doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), lens + 1)
-    keys, pos = _ngram_keys(_codes(big), nmax)
-    uniq, inv = np.unique(keys, return_inverse=True)
-    pairs = np.unique(doc_of[pos] * len(uniq) + inv)
-    df = np.bincount(pairs % len(uniq), minlength=len(uniq))
-    keep = np.flatnonzero(df >= min_df)
-    if max_features and len(keep) > max_features:
-        keep = keep[np.argsort(-df[keep], kind="stable")[:max_features]]
-        keep.sort()
-    idf = np.log((1 + len(docs)) / (1 + df[keep])) + 1.0
-    return uniq[keep].astype(np.int64), idf.astype(np.float32)
-
-
-class _NgramIndex:
-    """Look-up of n-gram keys: a dense table for single characters, a hash table for longer n-grams."""
-
-    def __init__(self, vocab: np.ndarray):
-        from pandas._libs import hashtable
-
-        uni = vocab < (1 << SHIFT)
-        self.uni = np.full(1 << SHIFT, -1, dtype=np.int32)
-        self.uni[vocab[uni]] = np.flatnonzero(uni)
-        self.multi_idx = np.flatnonzero(~uni)
-        self.table = hashtable.Int64HashTable(max(int((~uni).sum()), 1))
-        self.table.map_locations(vocab[~uni])
-
-    def lookup(self, keys: np.ndarray) -> np.ndarray:
-        out = np.full(len(keys), -1, dtype=np.int64)
-        small = keys < (1 << SHIFT)
-        out[small] = self.uni[keys[small]]  # int32 table, int64 result
-        big = ~small
-        if big.any():
-            j = self.table.lookup(keys[big])
-            out[big] = np.where(j >= 0, self.multi_idx[np.maximum(j, 0)], -1)
-        return out
-
-
-def ngram_tfidf(big: str, unit_of_pos: np.ndarray, n_units: int, index: _NgramIndex, idf: np.ndarray,
-                nmax: int, codes: np.ndarray | None = None) -> sp.csr_matrix:
-    """TF-IDF rows (one per unit: comment or clause) of the n-grams in ``big``.
-
-    Each occurrence adds its idf; a row is divided by the square root of the sum of its occurrences'
-    squared idf (the L2 norm when every n-gram occurs once). Rows may hold duplicate column entries.
-    """
-    V = len(idf)
-    if V == 0 or n_units == 0:
-        return sp.csr_matrix((n_units, V), dtype=np.float32)
-    keys, pos = _ngram_keys(_codes(big) if codes is None else codes, nmax)
-    cols = index.lookup(keys)
-    hit = cols >= 0
-    cols, rows = cols[hit], unit_of_pos[pos[hit]]  # positions ascend, so rows do too
-    w = idf[cols]
-    norms = np.sqrt(np.bincount(rows, weights=w.astype(np.float64) ** 2, minlength=n_units))
-    norms[norms == 0] = 1.0
-    indptr = np.zeros(n_units + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_units), out=indptr[1:])
-    data = (w / norms[rows]).astype(np.float32)
-    return sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=(n_units, V))
 
 
 # --------------------------------------------------------------------------- the model
@@ -258,7 +110,7 @@ class CategoryModel(BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
 
-    _RUNTIME = ("taxonomy_", "_matcher", "_terms", "_t_ptr", "_t_cat", "_t_kind", "_index", "_scorer")
+    _RUNTIME = ("taxonomy_", "_evidence", "_terms", "_context", "_index", "_scorer")
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -271,96 +123,23 @@ class CategoryModel(BaseEstimator):
 
     def _build_runtime(self) -> None:
         """Objects that are rebuilt rather than saved: the taxonomy, the automaton, the n-gram index."""
-        import ahocorasick
-
         self.taxonomy_ = Taxonomy.model_validate(self.taxonomy_data_)
         if list(self.taxonomy_.keys) != [str(k) for k in self.classes_]:
             raise ValueError("the stored taxonomy does not match classes_")
-        terms: dict[str, list[tuple[int, int]]] = {}
-        for ci, cat in enumerate(self.taxonomy_.categories):
-            for kw in cat.keywords:
-                terms.setdefault(kw.lower(), []).append((ci, 0))
-            for pol in POLARITIES:
-                for cue in getattr(cat.cues, pol):
-                    terms.setdefault(cue.lower(), []).append((ci, KIND[pol]))
-        self._terms = [t for t in terms if t]
-        targets = [list(dict.fromkeys(terms[t])) for t in self._terms]
-        self._t_ptr = np.zeros(len(targets) + 1, dtype=np.int64)
-        np.cumsum([len(x) for x in targets], out=self._t_ptr[1:])
-        self._t_cat = np.array([c for x in targets for c, _ in x], dtype=np.int64)
-        self._t_kind = np.array([k for x in targets for _, k in x], dtype=np.int64)
-        auto = ahocorasick.Automaton()
-        for i, t in enumerate(self._terms):
-            auto.add_word(t, i * 1024 + len(t))  # term id and length in one int
-        if len(auto):
-            auto.make_automaton()
-        self._matcher = auto
-        self._index = _NgramIndex(self.vocab_)
+        self._evidence = RuleEvidence(self.taxonomy_)
+        self._terms = self._evidence.terms
+        self._context = ContextRules(self.taxonomy_)
+        self._index = NgramIndex(self.vocab_)
 
     # ------------------------------------------------------------------ features
 
-    def _rule_matches(self, b: _Batch):
-        """Arrays over matches (one row per matched term × target category).
+    def _rule_matches(self, b: ClauseBatch):
+        return self._evidence.matches(b)
 
-        Longest, non-overlapping, left-to-right matches over all clauses at once (clauses are separated
-        by NUL, which no term contains); a negator within four characters before a term flips a cue,
-        exactly as :class:`~voc.taxonomy.rules.RuleMapper` does clause by clause.
-        """
-        from voc.text.matcher import NEGATION_RE
+    def _rule_features(self, b: ClauseBatch, m) -> dict[str, np.ndarray]:
+        return self._evidence.features(b, m, self.band)
 
-        big = b.big
-        found = np.array(list(self._matcher.iter_long(big)), dtype=np.int64).reshape(-1, 2) \
-            if len(self._matcher) and b.flat else np.zeros((0, 2), dtype=np.int64)
-        tid = found[:, 1] // 1024
-        st = found[:, 0] - found[:, 1] % 1024 + 1
-        # a negator needs one of these characters within the four before the term: test only those matches
-        neg = np.zeros(len(st), dtype=bool)
-        if len(st):
-            negchar = np.isin(b.codes, _NEG_CODES)
-            csum = np.concatenate([[0], np.cumsum(negchar)])
-            maybe = np.flatnonzero(csum[st] - csum[np.maximum(st - 4, 0)] > 0)
-            search = NEGATION_RE.search
-            neg[maybe] = [search(big[s - 4 if s >= 4 else 0:s]) is not None for s in st[maybe].tolist()]
-        cnt = self._t_ptr[tid + 1] - self._t_ptr[tid]
-        rep = np.repeat(np.arange(len(tid)), cnt)
-        offs = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        j = self._t_ptr[tid][rep] + offs
-        m = {"clause": b.clause_of[st][rep], "cat": self._t_cat[j], "neg": neg[rep], "term": tid[rep], "start": st[rep]}
-        m["kind"] = np.where(m["neg"], FLIP[self._t_kind[j]], self._t_kind[j])
-        m["doc"] = b.doc_of_clause[m["clause"]] if len(rep) else np.zeros(0, dtype=np.int64)
-        m["score"] = b.scores[m["clause"]] if len(rep) else np.zeros(0)
-        return m
-
-    def _rule_features(self, b: _Batch, m) -> dict[str, np.ndarray]:
-        """Per comment × category counts from the matches."""
-        K = len(self.classes_)
-        n = b.n
-        cell = m["doc"] * K + m["cat"]
-        size = n * K
-
-        def count(mask, weights=None):
-            w = None if weights is None else weights[mask]
-            return np.bincount(cell[mask], weights=w, minlength=size).reshape(n, K).astype(float)
-
-        kw = m["kind"] == 0
-        op = kw & (np.abs(m["score"]) > self.band)
-        f = {"kw_op": count(op), "kw_neu": count(kw & ~op)}
-        for name, k in (("cue_pos", 1), ("cue_neu", 2), ("cue_neg", 3)):
-            f[name] = count(m["kind"] == k)
-        f["neg"] = count(m["neg"])
-        every = np.ones(len(cell), dtype=bool)
-        f["hits"] = count(every)
-        vote = np.where(kw, np.sign(m["score"]) * (np.abs(m["score"]) > self.band), CUE_VOTE[m["kind"]])
-        f["vote"] = count(every, vote)
-        T = max(len(self._terms), 1)
-        u = np.unique(cell * T + m["term"])
-        f["terms"] = np.bincount(u // T, minlength=size).reshape(n, K).astype(float)
-        nc = max(len(b.flat), 1)
-        u = np.unique(cell * nc + m["clause"])
-        f["clauses"] = np.bincount(u // nc, minlength=size).reshape(n, K).astype(float)
-        return f
-
-    def _doc_tfidf(self, b: _Batch) -> sp.csr_matrix:
+    def _doc_tfidf(self, b: ClauseBatch) -> sp.csr_matrix:
         if not b.flat:
             return sp.csr_matrix((b.n, len(self.idf_)), dtype=np.float32)
         return ngram_tfidf(b.big, b.doc_of_clause[b.clause_of], b.n, self._index, self.idf_, self.ngram_max,
@@ -392,83 +171,8 @@ class CategoryModel(BaseEstimator):
 
     # ------------------------------------------------------------------ polarity
 
-    def _polarity_features(self, b: _Batch, m, f, pairs: np.ndarray, model_clause: np.ndarray) -> np.ndarray:
-        """Features of the polarity model for (doc, category) ``pairs``.
-
-        Rule matches give the attributed clauses; a pair without matches is attributed to
-        ``model_clause`` (a global clause index, or -1 for none).
-        """
-        K = len(self.classes_)
-        out = np.zeros((len(pairs), len(POL_NAMES)))
-        if len(pairs) == 0:
-            return out
-        sc = b.scores
-        band = self.band
-        # comment-level sentiment
-        pos_c = (sc > band).astype(float)
-        neg_c = (sc < -band).astype(float)
-        nd = np.maximum(b.ndoc, 1).astype(float)
-        doc_sum = np.bincount(b.doc_of_clause, weights=sc, minlength=b.n) / nd
-        doc_pos = np.bincount(b.doc_of_clause, weights=pos_c, minlength=b.n) / nd
-        doc_neg = np.bincount(b.doc_of_clause, weights=neg_c, minlength=b.n) / nd
-        # keyword-clause statistics per cell from matches
-        cell = m["doc"] * K + m["cat"]
-        size = b.n * K
-        kw = m["kind"] == 0
-        s = m["score"]
-        last = (b.doc_first + b.ndoc - 1)[m["doc"]] if len(cell) else np.zeros(0, np.int64)
-        nxt_ok = kw & (np.abs(s) <= band) & (m["clause"] < last)
-        nxt = np.where(nxt_ok, sc[np.minimum(m["clause"] + 1, max(len(sc) - 1, 0))] if len(sc) else 0.0, 0.0)
-
-        def cnt(mask, w=None):
-            return np.bincount(cell[mask], weights=None if w is None else w[mask], minlength=size)
-
-        mild = np.zeros(max(len(sc), 1), dtype=bool)
-        starts = [mt.start() for mt in MILD_RE.finditer(b.big)]
-        if starts:
-            mild[b.clause_of[np.array(starts, dtype=np.int64)]] = True
-        mild_doc = np.bincount(b.doc_of_clause, weights=mild[: len(sc)], minlength=b.n) > 0
-        mild_cell = cnt(mild[m["clause"]]) if len(cell) else np.zeros(size)
-        kw_pos, kw_negc = cnt(kw & (s > band)), cnt(kw & (s < -band))
-        kw_neu = cnt(kw & (np.abs(s) <= band))
-        kw_sum, nxt_sum = cnt(kw, s), cnt(kw, nxt)
-        d, k = pairs[:, 0], pairs[:, 1]
-        idx = d * K + k
-        vote = f["vote"][d, k].copy()
-        cols = {"kw_pos": kw_pos[idx].astype(float), "kw_neg": kw_negc[idx].astype(float),
-                "kw_neutral": kw_neu[idx].astype(float), "kw_score_sum": kw_sum[idx], "next_score_sum": nxt_sum[idx],
-                "mild": mild_cell[idx].astype(float)}
-        # pairs found by the text model alone: the attributed clause acts as a keyword clause
-        alone = (f["hits"][d, k] == 0) & (model_clause >= 0)
-        if alone.any():
-            c = model_clause[alone]
-            cs = sc[c]
-            op = np.abs(cs) > band
-            cols["kw_pos"][alone] = (cs > band)
-            cols["kw_neg"][alone] = (cs < -band)
-            cols["kw_neutral"][alone] = ~op
-            cols["kw_score_sum"][alone] = cs
-            has_next = (~op) & (c < (b.doc_first + b.ndoc - 1)[d[alone]])
-            cols["next_score_sum"][alone] = np.where(has_next, sc[np.minimum(c + 1, len(sc) - 1)], 0.0)
-            vote[alone] = np.sign(cs) * op
-            cols["mild"][alone] = mild[c]
-        out[:, 0] = np.sign(vote)
-        out[:, 1] = np.tanh(vote / 2)
-        out[:, 2] = f["cue_pos"][d, k] > 0
-        out[:, 3] = f["cue_neu"][d, k] > 0
-        out[:, 4] = f["cue_neg"][d, k] > 0
-        out[:, 5] = np.log1p(cols["kw_pos"])
-        out[:, 6] = np.log1p(cols["kw_neg"])
-        out[:, 7] = np.log1p(cols["kw_neutral"])
-        out[:, 8] = np.tanh(cols["kw_score_sum"])
-        out[:, 9] = np.tanh(cols["next_score_sum"])
-        out[:, 10] = doc_sum[d]
-        out[:, 11] = doc_pos[d]
-        out[:, 12] = doc_neg[d]
-        out[:, 13] = vote == 0
-        out[:, 14] = cols["mild"] > 0
-        out[:, 15] = mild_doc[d]
-        return out
+    def _polarity_features(self, b: ClauseBatch, m, f, pairs: np.ndarray, model_clause: np.ndarray) -> np.ndarray:
+        return polarity_features(b, m, f, pairs, model_clause, len(self.classes_), self.band)
 
     def _polarity(self, feats: np.ndarray, votes: np.ndarray) -> list[str]:
         if self.pol_coef_ is None:
@@ -476,7 +180,7 @@ class CategoryModel(BaseEstimator):
         z = feats @ self.pol_coef_.T + self.pol_intercept_
         return [POL_CLASSES[i] for i in z.argmax(axis=1)]
 
-    def _model_clauses(self, b: _Batch, pairs: np.ndarray) -> np.ndarray:
+    def _model_clauses(self, b: ClauseBatch, pairs: np.ndarray) -> np.ndarray:
         """For (doc, category) pairs, the clause (global index) the text models score highest."""
         out = np.full(len(pairs), -1, dtype=np.int64)
         if len(pairs) == 0:
@@ -519,9 +223,10 @@ class CategoryModel(BaseEstimator):
     # ------------------------------------------------------------------ mapping
 
     def _analyse(self, clauses: list[list[str]], scores: list[list[float]] | None):
-        b = _Batch([list(c) for c in clauses], scores)
+        b = ClauseBatch([list(c) for c in clauses], scores, self.band)
         m = self._rule_matches(b)
         f = self._rule_features(b, m)
+        m = strong_only(m)  # negated negative cues only vote
         if self.use_model_.any():
             S, G = self._text_scores(self._doc_tfidf(b))
         else:  # every category is decided by the rules: the text models are not needed
@@ -592,6 +297,9 @@ class CategoryModel(BaseEstimator):
             if ev is None:
                 ev = self._evidence_ngram(b.flat[c], k)
             out[d].append(Mention(names[k], pol[i], ev, c - int(doc_first[d])))
+        if self._context:
+            apply = self._context.apply
+            out = [apply(ms, cl) if ms else ms for ms, cl in zip(out, clauses)]
         return out
 
     def map_clauses(self, clauses: list[str], polarities: list[float]) -> list[Mention]:
@@ -688,7 +396,7 @@ class CategoryModel(BaseEstimator):
         self._build_runtime()
 
         # 1. weak supervision: the rules label the unlabelled comments; a text model learns them
-        bw = _Batch(weak_prep.clauses, None)
+        bw = ClauseBatch(weak_prep.clauses, None, self.band)
         fw = self._rule_features(bw, self._rule_matches(bw))
         Yw = (fw["hits"] > 0).astype(int)
         Xw = self._doc_tfidf(bw)
@@ -710,9 +418,10 @@ class CategoryModel(BaseEstimator):
             return self
 
         # 2. gold: rule features, out-of-fold text scores, combiner and gate per category
-        bg = _Batch(gold.clauses, gold.scores)
+        bg = ClauseBatch(gold.clauses, gold.scores, self.band)
         mg = self._rule_matches(bg)
         fg = self._rule_features(bg, mg)
+        mg = strong_only(mg)
         Xg = self._doc_tfidf(bg)
         Xg.sum_duplicates()
         Y = np.array([[k in d for k in keys] for d in y_gold], dtype=int)

@@ -54,8 +54,31 @@ class Category(BaseModel):
         return [*self.keywords, *self.cues.positive, *self.cues.neutral, *self.cues.negative]
 
 
+class ContextRule(BaseModel):
+    """Re-attribute a category that only generic words marked, given the rest of the comment.
+
+    When every evidence term of ``category`` in a comment is one of ``generic``, the comment contains one of
+    ``when_any`` (or ``when_any`` is empty) and none of ``unless_any``, the mention moves to ``move_to``
+    (keeping its polarity; dropped when ``move_to`` is already present) or, with ``move_to`` empty, is dropped.
+    Example: bare 服务/态度 in a comment about an online shop (卖家, 快递) is customer service, not in-person
+    staff service.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    category: str
+    generic: list[str]
+    move_to: str | None = None
+    when_any: list[str] = Field(default_factory=list)
+    unless_any: list[str] = Field(default_factory=list)
+
+
 class Taxonomy(BaseModel):
-    """A named set of categories, optionally grouped into stages."""
+    """A named set of categories, optionally grouped into stages.
+
+    ``ignore`` lists phrases that are matched and then ignored: they keep a shorter term inside them from
+    matching (度假的 keeps 假的 from marking a fake product). ``context_rules`` re-attribute generic mentions
+    (see :class:`ContextRule`).
+    """
 
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -63,6 +86,8 @@ class Taxonomy(BaseModel):
     description: str = ""
     stages: list[JourneyStage] = Field(default_factory=list)
     categories: list[Category]
+    ignore: list[str] = Field(default_factory=list)
+    context_rules: list[ContextRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> "Taxonomy":
@@ -74,6 +99,10 @@ class Taxonomy(BaseModel):
         for c in self.categories:
             if c.stage is not None and stage_keys and c.stage not in stage_keys:
                 raise ValueError(f"category {c.key!r} names unknown stage {c.stage!r}")
+        for r in self.context_rules:
+            for k in (r.category, r.move_to):
+                if k is not None and k not in keys:
+                    raise ValueError(f"context rule names unknown category {k!r}")
         return self
 
     @property
@@ -95,6 +124,20 @@ class Taxonomy(BaseModel):
     def all_terms(self) -> list[str]:
         """Every keyword and cue of every category (for the segmenter's user dictionary)."""
         return sorted({t for c in self.categories for t in c.all_terms()})
+
+    def lexicon(self) -> dict[str, list[tuple[int, str | None]]]:
+        """Lower-cased term → ``(category index, cue polarity or None for a keyword)`` targets, in
+        definition order and without duplicates; ``ignore`` phrases map to no target."""
+        terms: dict[str, list[tuple[int, str | None]]] = {}
+        for ci, cat in enumerate(self.categories):
+            for kw in cat.keywords:
+                terms.setdefault(kw.lower(), []).append((ci, None))
+            for pol in POLARITIES:
+                for cue in getattr(cat.cues, pol):
+                    terms.setdefault(cue.lower(), []).append((ci, pol))
+        for t in self.ignore:
+            terms.setdefault(t.lower(), [])
+        return {t: list(dict.fromkeys(v)) for t, v in terms.items() if t}
 
 
 def builtin_names() -> list[str]:

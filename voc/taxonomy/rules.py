@@ -2,8 +2,13 @@
 
 A keyword (房间, 骑手) marks its category and takes the polarity of the
 clause it sits in. A cue (发错货, 很贴心) marks its category with a fixed
-polarity, flipped when a negator precedes it (不贴心, 没有发错). Votes of
-all clauses of a comment are summed per category; a tie is ``neutral``.
+polarity, flipped when a negator precedes it (不贴心). A negated negative
+cue (没有坏的) votes positive without marking its category by itself; a cue
+that starts with a negator (不好吃) is never flipped. Votes of all clauses
+of a comment are summed per category; a tie is ``neutral``. Neutral clauses
+take the polarity of service opinion words the sentiment lexicon lacks
+(合理, 繁琐), and the taxonomy's context rules re-attribute generic mentions
+(see :mod:`voc.taxonomy.context`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from voc.taxonomy.context import ContextRules, starts_negated, supplement_score
 from voc.taxonomy.model import Taxonomy, load_taxonomy
 from voc.text.matcher import PhraseMatcher, negated
 from voc.text.segment import split_clauses
@@ -51,16 +57,12 @@ class RuleMapper(BaseEstimator):
     def fit(self, X=None, y=None):
         """Compile the lexicons (rules learn nothing from data)."""
         tax: Taxonomy = load_taxonomy(self.taxonomy)
-        terms: dict[str, list[tuple[str, str | None]]] = {}
-        for cat in tax.categories:
-            for kw in cat.keywords:
-                terms.setdefault(kw.lower(), []).append((cat.key, None))
-            for pol in ("positive", "neutral", "negative"):
-                for cue in getattr(cat.cues, pol):
-                    terms.setdefault(cue.lower(), []).append((cat.key, pol))
+        keys = tax.keys
+        terms = {t: [(keys[ci], pol) for ci, pol in targets] for t, targets in tax.lexicon().items()}
         self.taxonomy_ = tax
         self.terms_ = terms
         self.matcher_ = PhraseMatcher(terms)
+        self.context_ = ContextRules(tax)
         self.classes_ = np.array(tax.keys)
         return self
 
@@ -70,20 +72,29 @@ class RuleMapper(BaseEstimator):
         seen: dict[str, list[str]] = {}
         first: dict[str, int] = {}
         for i, (clause, score) in enumerate(zip(clauses, polarities)):
-            for start, term, targets in self.matcher_.finditer(clause):
-                neg = negated(clause, start)
+            score = supplement_score(clause, score)
+            # the NUL sentinel lets a match at the very end of the clause complete (as in the batch matcher)
+            for start, term, targets in self.matcher_.finditer(clause + "\x00"):
+                if not targets:
+                    continue
+                neg = not starts_negated(term) and negated(clause, start)
                 for cat, pol in targets:
+                    weak = False
                     if pol is None:
                         vote = float(np.sign(score)) if abs(score) > 0.15 else 0.0
                     else:
                         vote = _SIGN[_FLIP[pol] if neg else pol] * CUE_WEIGHT
+                        weak = neg and pol == "negative"
                     votes[cat] = votes.get(cat, 0.0) + vote
+                    if weak:
+                        continue
                     ev = seen.setdefault(cat, [])
                     if term not in ev:
                         ev.append(term)
                     first.setdefault(cat, i)
-        return [Mention(cat, polarity_label(v, 0.0), "|".join(seen[cat]), first[cat])
-                for cat, v in votes.items()]
+        found = [Mention(cat, polarity_label(votes[cat], 0.0), "|".join(ev), first[cat])
+                 for cat, ev in seen.items()]
+        return self.context_.apply(found, clauses) if self.context_ else found
 
     def predict_mentions(self, texts: list[str], scorer=None) -> list[list[Mention]]:
         """Mentions per text; clauses are scored with ``scorer`` (a lexicon model by default)."""

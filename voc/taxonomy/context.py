@@ -1,0 +1,110 @@
+"""Context handling shared by the rule mapper and the trained mapper.
+
+- **Negation of cues.** A negator shortly before a cue flips it (不贴心 is negative), except when the cue
+  itself starts with a negator (不好吃不好吃 is negative twice, not positive). A negated *negative* cue
+  (没有坏的, 没有异味) votes positive but does not by itself mark its category: saying that something is not
+  broken rarely makes the comment about that category.
+- **Opinion supplement.** Service words the sentiment lexicon scores as neutral (合理, 偏高, 繁琐, 绕路) give
+  a neutral clause their polarity, so keywords in that clause (手续费合理) get it too.
+- **Context rules** of the taxonomy (:class:`~voc.taxonomy.model.ContextRule`) re-attribute mentions that only
+  generic words marked (bare 服务/态度 in a comment about an online shop is customer service).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from voc.text.matcher import negated
+
+NEGATOR_CHARS = frozenset("不没无未别非")
+# Opinion words that the bundled sentiment lexicon scores as neutral but that judge a service or price.
+SUPPLEMENT_POSITIVE = ("合理", "公道", "很稳", "挺稳", "开得稳", "开车稳", "麻利", "利索", "清楚", "满格", "够用",
+                       "准确", "省事", "仔细", "按时", "快捷", "秒到", "秒回", "清爽", "简洁", "客气", "健谈", "诚恳",
+                       "敬业", "严实", "脆甜")
+SUPPLEMENT_NEGATIVE = ("偏高", "偏小", "偏大", "偏咸", "偏少", "繁琐", "不准", "断网", "推销", "很猛", "太猛", "死板",
+                       "冷淡", "难找", "费劲", "少得可怜", "吃不饱", "没到账", "没人来", "没结果", "不回", "超时",
+                       "磨蹭", "绕路", "多扣", "嚣张", "难听", "推来推去", "变形", "腥", "待发货", "转不到", "打不进")
+SUPPLEMENT_SCORE = 0.5
+_SUPPLEMENT = {w: SUPPLEMENT_SCORE for w in SUPPLEMENT_POSITIVE} | {w: -SUPPLEMENT_SCORE for w in SUPPLEMENT_NEGATIVE}
+SUPPLEMENT_RE = re.compile("|".join(sorted(map(re.escape, _SUPPLEMENT), key=len, reverse=True)))
+
+
+def starts_negated(term: str) -> bool:
+    """True when ``term`` starts with a negator character (不好吃, 没效果): it is never flipped again."""
+    return bool(term) and term[0] in NEGATOR_CHARS
+
+
+def supplement_score(clause: str, score: float, band: float = 0.15) -> float:
+    """``score``, or the supplement's polarity when the clause is neutral and holds a supplement word.
+
+    The first supplement word decides; a negator before it (不合理) flips it unless the word starts with one.
+    """
+    if abs(score) > band:
+        return score
+    m = SUPPLEMENT_RE.search(clause)
+    if m is None:
+        return score
+    s = _SUPPLEMENT[m.group()]
+    return -s if (not starts_negated(m.group()) and negated(clause, m.start())) else s
+
+
+def supplement_flat(big: str, clause_of: np.ndarray, clause_start: np.ndarray, scores: np.ndarray,
+                    band: float = 0.15) -> np.ndarray:
+    """:func:`supplement_score` for every clause of a batch joined into ``big`` (see ``_Batch``)."""
+    out = scores.copy()
+    done = np.zeros(len(scores), dtype=bool)
+    for m in SUPPLEMENT_RE.finditer(big):
+        c = int(clause_of[m.start()])
+        if done[c]:
+            continue
+        done[c] = True
+        if abs(out[c]) > band:
+            continue
+        s = _SUPPLEMENT[m.group()]
+        start = m.start()
+        local = big[int(clause_start[c]):start]
+        out[c] = -s if (not starts_negated(m.group()) and negated(local, len(local))) else s
+    return out
+
+
+class ContextRules:
+    """Compiled context rules of a taxonomy.
+
+    Parameters
+    ----------
+    taxonomy : a :class:`~voc.taxonomy.model.Taxonomy`.
+    """
+
+    def __init__(self, taxonomy):
+        self.rules = [(r.category, frozenset(t.lower() for t in r.generic), r.move_to,
+                       tuple(t.lower() for t in r.when_any), tuple(t.lower() for t in r.unless_any))
+                      for r in taxonomy.context_rules]
+        self.categories = frozenset(r[0] for r in self.rules)
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def apply(self, mentions: list, clauses: list[str]) -> list:
+        """Mentions of one comment after the rules (same order; moved mentions keep their place)."""
+        if not self.rules or not mentions or not (self.categories & {m.category for m in mentions}):
+            return mentions
+        text = "\x00".join(clauses)
+        out = list(mentions)
+        for cat, generic, move_to, when_any, unless_any in self.rules:
+            idx = next((i for i, m in enumerate(out) if m.category == cat), None)
+            if idx is None:
+                continue
+            m = out[idx]
+            if not set(m.evidence.split("|")) <= generic:
+                continue
+            if when_any and not any(w in text for w in when_any):
+                continue
+            if any(w in text for w in unless_any):
+                continue
+            if move_to is None or any(x.category == move_to for x in out):
+                del out[idx]
+            else:
+                out[idx] = type(m)(move_to, m.polarity, m.evidence, m.clause)
+        return out
