@@ -14,16 +14,12 @@ from voc.config import load_config
 from voc.pipeline import run_pipeline
 from voc.report.html import SECTIONS
 from tests.conftest import pipeline_data
+from tests.demo_run import shared_demo_run
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    from pathlib import Path
-
-    out = tmp_path_factory.mktemp("demo") / "run"
-    root = Path(__file__).resolve().parents[1]
-    run_pipeline(load_config(root / "pipelines" / "demo.yaml", [f"output.dir={out}"]))
-    return out
+    return shared_demo_run(tmp_path_factory)
 
 
 def test_nps_and_ci():
