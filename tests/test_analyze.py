@@ -91,3 +91,76 @@ def test_fixture_run_without_dates_or_nps(tmp_path, csv_utf8):
     data["output"]["report"] = True
     res = run_pipeline(load_config(data=data))
     assert res.balanced and (tmp_path / "r" / "report.html").is_file()
+
+
+def test_segment_scores_match_a_hand_computation(demo_run):
+    con = duckdb.connect(str(demo_run / "voc.duckdb"), read_only=True)
+    c = con.execute("SELECT * FROM comments WHERE quality = 'ok'").df()
+    s = con.execute("SELECT * FROM segment_scores").df()
+    con.close()
+    city = c["seg_city"].dropna().iloc[0]
+    sub = c[c["seg_city"] == city]
+    got = s[(s.grouping == "seg_city") & (s.group == city)].set_index("metric")
+    want = nps(sub["nps"])
+    assert got.loc["nps", "estimate"] == want["nps"] and got.loc["nps", "n"] == want["n"]
+    assert (got.loc["nps", "ci_low"], got.loc["nps", "ci_high"]) == (want["ci_low"], want["ci_high"])
+    ces = mean_ci(sub["ces"])
+    assert got.loc["ces", "estimate"] == ces["mean"] and got.loc["ces", "ci_low"] == pytest.approx(ces["ci_low"])
+    csat = sub["csat"].dropna()
+    assert got.loc["csat_top", "estimate"] == pytest.approx(100 * (csat >= 4).mean(), abs=0.01)
+    assert got.loc["csat_top", "ci_low"] < got.loc["csat_top", "estimate"] < got.loc["csat_top", "ci_high"]
+    assert set(s.grouping) == {"all", "channel", "seg_city", "seg_product_line"}
+    overall = s[s.grouping == "all"].set_index("metric")
+    assert overall.loc["nps", "n"] == c["nps"].notna().sum()
+
+
+def test_proportion_and_top_box():
+    from voc.analyze.metrics import proportion_ci, top_box
+
+    r = proportion_ci(0, 20)
+    assert r["pct"] == 0 and r["ci_low"] == 0 and 0 < r["ci_high"] < 20  # Wilson: a real upper bound at 0
+    assert top_box([1, 2, 3, 4, 5, 7, None], (1, 5))["n"] == 5          # out-of-scale 7 is not counted
+    assert top_box([5, 6, 7, 4, 1], (1, 7))["pct"] == 60.0                # CES 5-7 of 1-7 is "easy"
+
+
+def test_report_has_the_analyst_sections(demo_run):
+    html = (demo_run / "report.html").read_text(encoding="utf-8")
+    for sid in ("scores", "drivers", "trends", "alerts"):
+        assert f'id="{sid}"' in html, sid
+    for text in ("分群得分", "重要性-表现矩阵", "ΔNPS if neutral", "CES 费力度", "省力率 % easy", "⚠ 预警 alert",
+                 "quasi-Poisson", "log-F(1,1)"):
+        assert text in html, text
+    con = duckdb.connect(str(demo_run / "voc.duckdb"), read_only=True)
+    n_alerts = con.execute("SELECT count(*) FROM alerts").fetchone()[0]
+    con.close()
+    data = __import__("json").loads(re.search(r'id="voc-data">(.*?)</script>', html, re.S).group(1))
+    assert len(data["alerts"]) == n_alerts > 0
+
+
+def test_report_of_a_store_without_the_new_tables(demo_run, tmp_path):
+    import shutil
+
+    from voc.report.html import render_report
+
+    run = tmp_path / "old"
+    shutil.copytree(demo_run, run)
+    con = duckdb.connect(str(run / "voc.duckdb"))
+    for t in ("drivers", "driver_themes", "theme_trends", "alerts", "segment_scores"):
+        con.execute(f"DROP TABLE {t}")
+    con.close()
+    html = render_report(run)
+    assert html.count("were not computed for this run") == 3 and 'id="drivers"' in html
+
+
+def test_run_without_ces_skips_it(tmp_path, csv_utf8):
+    data = pipeline_data(csv_utf8, tmp_path / "r")
+    data["output"]["report"] = True
+    res = run_pipeline(load_config(data=data))
+    assert res.balanced
+    con = duckdb.connect(str(tmp_path / "r" / "voc.duckdb"), read_only=True)
+    s = con.execute("SELECT * FROM segment_scores").df()
+    d = con.execute("SELECT count(*) FROM drivers").fetchone()[0]
+    con.close()
+    assert set(s.metric) == {"nps"} and d == 0  # no CES column; too few answers for drivers
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "CES 费力度" not in html and "answers a driver analysis needs" in html
