@@ -243,24 +243,28 @@ def import_e5_small(out: str | Path, trim_corpus: Sequence[str | Path] = (), min
         found = find_sources()
         e5_bin, tokenizer_json = Path(e5_bin or found[0]), Path(tokenizer_json or found[1])
     e5_bin, tokenizer_json = Path(e5_bin), Path(tokenizer_json)
+    texts = read_corpus(trim_corpus) if trim_corpus else []
     e5 = read_e5s1(e5_bin)
     tok_json = load_tokenizer_json(tokenizer_json, e5)
-    full_tok = hf_tokenizer(tok_json, e5.header.max_positions)
-    texts = read_corpus(trim_corpus) if trim_corpus else []
-    full = build_bert(e5)
+    need_full = verify or not texts  # the full model is only built to be saved or to check against
+    full = build_bert(e5) if need_full else None
+    full_tok = hf_tokenizer(tok_json, e5.header.max_positions) if need_full else None
     metrics: dict = {"source": _source_info(e5_bin, tokenizer_json),
                      "full": {"vocab_size": len(e5.pieces), "embedding_rows": e5.header.vocab,
-                              "params": _params(full)}}
+                              "params": _file_params(e5)}}
     if verify:
         metrics["check_engine"] = check_against_engine(full, full_tok, e5_bin)
     model, tok, kept = full, full_tok, None
     if texts:
-        counts = count_pieces(full_tok.backend_tokenizer, texts)
-        kept = select_vocab(tok_json, counts, texts, full_tok.backend_tokenizer, min_count)
+        from tokenizers import Tokenizer
+
+        backend = Tokenizer.from_str(json.dumps(tok_json))
+        counts = count_pieces(backend, texts)
+        kept = select_vocab(tok_json, counts, texts, backend, min_count)
         tok_json = trim_tokenizer_json(tok_json, kept)
         tok = hf_tokenizer(tok_json, e5.header.max_positions)
         model = build_bert(e5, rows=kept, pad_id=int(np.searchsorted(kept, e5.pad)))
-        metrics["trim"] = _trim_report(trim_corpus, texts, counts, kept, min_count, tok, full_tok)
+        metrics["trim"] = _trim_report(trim_corpus, texts, counts, kept, min_count, tok)
         if verify:
             sample = _sample(texts, check_n)
             a, b = embed_texts(full, full_tok, sample), embed_texts(model, tok, sample)
@@ -281,13 +285,20 @@ def import_e5_small(out: str | Path, trim_corpus: Sequence[str | Path] = (), min
     return metrics
 
 
+def _file_params(e5: E5File) -> dict:
+    """Parameter counts of the untrimmed model (every tensor of the file; BertModel without pooler)."""
+    total = sum(int(np.prod(shape)) for shape in tensor_shapes(e5.header).values())
+    emb = e5.header.vocab * e5.header.hidden
+    return {"total": total, "word_embeddings": emb, "rest": total - emb}
+
+
 def _params(model) -> dict:
     emb = model.embeddings.word_embeddings.weight.numel()
     total = sum(p.numel() for p in model.parameters())
     return {"total": total, "word_embeddings": emb, "rest": total - emb}
 
 
-def _trim_report(files, texts, counts, kept, min_count, tok, full_tok) -> dict:
+def _trim_report(files, texts, counts, kept, min_count, tok) -> dict:
     unk = tok.unk_token_id
     n_tok = n_unk = 0
     for enc in tok.backend_tokenizer.encode_batch(list(texts), add_special_tokens=False):
