@@ -295,3 +295,29 @@ def test_cli_drivers(demo_run):
     assert "Traceback" not in res.output
     res = runner.invoke(app, ["drivers", str(demo_run / "nope")])
     assert res.exit_code == 2 and "no voc store" in res.output
+
+
+def test_frequency_weights_equal_repeated_rows():
+    import statsmodels.api as sm
+
+    from voc.analyze.drivers import _ols
+    from voc.analyze.importance import fit_logit
+
+    rng = np.random.default_rng(11)
+    Xu = (rng.random((40, 4)) < 0.4).astype(float)
+    yu = np.round(rng.uniform(0, 10, 40))
+    w = rng.integers(1, 6, 40)
+    X, y = np.repeat(Xu, w, axis=0), np.repeat(yu, w)
+    np.testing.assert_allclose(relative_weights(Xu, yu, w)[0], relative_weights(X, y)[0], atol=1e-12)
+    np.testing.assert_allclose(shapley_r2(Xu, yu, w=w)["values"], shapley_r2(X, y)["values"], atol=1e-12)
+    yb = (yu <= 6).astype(float)
+    np.testing.assert_allclose(logistic_relative_weights(Xu, yb, w)[0],
+                               logistic_relative_weights(X, np.repeat(yb, w))[0], atol=1e-7)
+    a, b = fit_logit(Xu, yb, w=w), fit_logit(X, np.repeat(yb, w))
+    np.testing.assert_allclose(a["params"], b["params"], atol=1e-8)
+    np.testing.assert_allclose(a["ci_low"], b["ci_low"], atol=1e-8)
+    # OLS with HC3 intervals from collapsed rows = statsmodels on the expanded rows.
+    ref = sm.OLS(y, sm.add_constant(X)).fit(cov_type="HC3")
+    got = _ols(Xu, yu, w.astype(float), 0.95)
+    np.testing.assert_allclose(got["coef"], ref.params[1:], atol=1e-10)
+    np.testing.assert_allclose(got["coef_ci_low"], np.asarray(ref.conf_int())[1:, 0], atol=1e-8)

@@ -22,11 +22,15 @@ Methods
   ratios finite when no detractor mentions a theme) of the adverse outcome (detractor for NPS, a score below
   the scale's midpoint for CSAT/CES/ratings, the flag itself for a binary outcome) on all drivers, with odds
   ratios and 95% Wald intervals; its importance is ``|b| × sd(x)`` (the standardised log-odds coefficient).
-  For continuous outcomes the OLS coefficients (HC3 standard errors) are reported as well.
+  For continuous outcomes the OLS coefficients (HC3 standard errors, normal intervals) are reported as well.
 - impact (see :data:`IMPACT_DEFINITIONS`): how the headline metric would change without the driver.
 
 Confidence intervals for importance and impact are percentile bootstrap intervals (seeded; ``n_boot``
 resamples of the rows); Shapley values are bootstrapped when they are exact and ``p <= 12``.
+
+Identical rows (the same drivers and outcome) are collapsed into one row with a frequency weight before any
+fit; every method is exact under frequency weights, so the work grows with the number of distinct patterns
+rather than with the number of comments.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from voc.analyze.importance import EXACT_MAX, fit_logit, logistic_relative_weights, relative_weights, shapley_r2
+from voc.analyze.importance import (EXACT_MAX, weighted_corr, weighted_stats, fit_logit, logistic_relative_weights,
+                                   relative_weights, shapley_r2)
 from voc.errors import InputError
 
 KINDS = ("nps", "promoter", "detractor", "csat", "rating", "ces", "continuous", "binary")
@@ -265,8 +270,11 @@ def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: s
     feats = [f for f, k in zip(features, ok) if k]
     if not feats:
         raise InputError(f"no driver is present in at least {min_count} of the {n} rows with outcome {outcome!r}")
-    X = X_all[:, ok]
-    p = X.shape[1]
+    p = int(ok.sum())
+    # Identical rows (driver pattern and outcome) are collapsed into one with a frequency weight: every
+    # method below is exact under frequency weights, and the work then scales with the distinct patterns.
+    uniq, w = np.unique(np.column_stack([X_all[:, ok], y]), axis=0, return_counts=True)
+    X, yu, w = uniq[:, :p], uniq[:, p], w.astype(float)
 
     res: dict[str, np.ndarray] = {}
     info: dict = {"outcome": outcome, "column": out.column, "kind": out.kind, "n": n, "drivers_used": p,
@@ -274,12 +282,12 @@ def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: s
                   "scale": list(out.scale) if out.scale else None, "metric": out.metric_name,
                   "metric_value": _round(out.metric(y), 3), "ranked_by": methods[0], "notes": []}
     if "relative_weights" in methods:
-        rw, r2 = (relative_weights if out.continuous else logistic_relative_weights)(X, y)
+        rw, r2 = (relative_weights if out.continuous else logistic_relative_weights)(X, yu, w)
         res["rw"] = rw
         info["rw_r2"] = _round(r2, 4)
         info["rw_model"] = "OLS R²" if out.continuous else "logistic R_O² (Tonidandel & LeBreton 2010)"
     if "shapley" in methods:
-        sh = shapley_r2(X, y, exact_max=exact_max, n_perm=n_perm, seed=seed)
+        sh = shapley_r2(X, yu, exact_max=exact_max, n_perm=n_perm, seed=seed, w=w)
         res["shapley"], res["shapley_se"] = sh["values"], sh["se"]
         info.update(shapley_r2=_round(sh["r2"], 4), shapley_exact=sh["exact"], shapley_method=sh["method"],
                     shapley_model="OLS R²" if out.continuous else "linear probability model R²")
@@ -287,19 +295,19 @@ def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: s
             info["notes"].append(f"{p} drivers exceed the exact Shapley limit of {min(exact_max, EXACT_MAX)}: "
                                  "Shapley values are Monte Carlo estimates (shapley_se) and are not bootstrapped")
     if "logistic" in methods:
-        res.update(_logistic(X, out.adverse(y)[0], ci, info))
-        info["logistic_target"] = out.adverse(y)[1]
+        res.update(_logistic(X, out.adverse(yu)[0], w, ci, info))
+        info["logistic_target"] = out.adverse(yu)[1]
     if out.continuous:
-        res.update(_ols(X, y, ci))
-    res["corr"] = np.array([np.corrcoef(X[:, j], y)[0, 1] for j in range(p)])
-    imp = _impacts(X, y, out, np.arange(n)[None, :], _polarities(feats))
+        res.update(_ols(X, yu, w, ci))
+    res["corr"] = np.array([weighted_corr(X[:, j], yu, w) for j in range(p)])
+    imp = _impacts(X, yu, out, w[None, :], _polarities(feats))
     res.update({k: v[0] for k, v in imp.items()})
     info["impact_definitions"] = _impact_defs(out)
     if n_boot > 0:
-        res.update(_bootstrap(X, y, out, feats, methods, n_boot, seed, ci, "shapley" in methods
+        res.update(_bootstrap(X, yu, w, out, feats, methods, n_boot, seed, ci, "shapley" in methods
                               and info.get("shapley_exact") and p <= BOOT_SHAPLEY_MAX))
         info["bootstrap"] = f"{n_boot} percentile-bootstrap resamples of the rows, seed {seed}"
-    drivers = _driver_table(feats, X, res, methods[0])
+    drivers = _driver_table(feats, X, w, res, methods[0])
     return DriverResult(drivers, _theme_table(df.loc[keep], drivers, y, out), info)
 
 
@@ -319,14 +327,14 @@ def _polarities(feats: list[str]) -> list[str | None]:
     return [parse_feature(f)[0] for f in feats]
 
 
-def _logistic(X: np.ndarray, t: np.ndarray, ci: float, info: dict) -> dict:
+def _logistic(X: np.ndarray, t: np.ndarray, w: np.ndarray, ci: float, info: dict) -> dict:
     """Odds ratios with Wald intervals from a logistic regression of the adverse outcome (log-F(1,1) prior)."""
     p = X.shape[1]
     nan = np.full(p, np.nan)
-    if min(t.sum(), len(t) - t.sum()) < 5:
+    if min(w @ t, w @ (1 - t)) < 5:
         info["notes"].append("the logistic regression was skipped: fewer than 5 rows on one side of its target")
         return {k: nan for k in ("logit_coef", "odds_ratio", "or_ci_low", "or_ci_high", "p_value", "logit_importance")}
-    f = fit_logit(X, t, ci)
+    f = fit_logit(X, t, ci, w)
     b = f["params"][1:]
     sep = [j for j in range(p) if np.unique(t[X[:, j] != 0]).size < 2]
     info["logistic_model"] = ("statsmodels GLM binomial with a log-F(1,1) prior per driver (Greenland & "
@@ -336,38 +344,42 @@ def _logistic(X: np.ndarray, t: np.ndarray, ci: float, info: dict) -> dict:
                              "(separation); their odds ratios are shrunk by the prior and are only indicative")
     return {"logit_coef": b, "odds_ratio": np.exp(b), "or_ci_low": np.exp(f["ci_low"][1:]),
             "or_ci_high": np.exp(f["ci_high"][1:]), "p_value": f["p_values"][1:],
-            "logit_importance": np.abs(b) * X.std(axis=0, ddof=1)}
+            "logit_importance": np.abs(b) * weighted_stats(X, w)[1]}
 
 
-def _ols(X: np.ndarray, y: np.ndarray, ci: float) -> dict:
-    """OLS coefficients (score points per mention) with HC3 intervals."""
-    from statsmodels.regression.linear_model import OLS
+def _ols(X: np.ndarray, y: np.ndarray, w: np.ndarray, ci: float) -> dict:
+    """OLS coefficients (score points per mention) with HC3 (normal) intervals, rows given with frequency
+    weights; the same numbers as statsmodels ``OLS(...).fit(cov_type="HC3")`` on the expanded rows."""
+    from scipy.stats import norm
 
-    fit = OLS(y, np.column_stack([np.ones(len(X)), X])).fit(cov_type="HC3")
-    ints = np.asarray(fit.conf_int(1 - ci))[1:]
-    return {"coef": np.asarray(fit.params)[1:], "coef_ci_low": ints[:, 0], "coef_ci_high": ints[:, 1]}
+    A = np.column_stack([np.ones(len(X)), X])
+    inv = np.linalg.pinv(A.T @ (A * w[:, None]))
+    beta = inv @ (A.T @ (w * y))
+    r = y - A @ beta
+    h = np.einsum("ij,jk,ik->i", A, inv, A)
+    meat = (A * (w * r ** 2 / np.clip(1 - h, 1e-12, None) ** 2)[:, None]).T @ A
+    se = np.sqrt(np.clip(np.diag(inv @ meat @ inv), 0, None))[1:]
+    z = norm.ppf((1 + ci) / 2)
+    return {"coef": beta[1:], "coef_ci_low": beta[1:] - z * se, "coef_ci_high": beta[1:] + z * se}
 
 
-def _impacts(X: np.ndarray, y: np.ndarray, out: Outcome, idx: np.ndarray, pols: list[str | None]) -> dict:
-    """Impact of every driver for each resample (rows of ``idx``), vectorised over drivers."""
-    Xb = X[idx] != 0                      # (B, n, p)
-    yb = y[idx]                           # (B, n)
-    n = idx.shape[1]
-    without = ~Xb
-    n_wo = without.sum(axis=1)            # (B, p)
+def _impacts(X: np.ndarray, y: np.ndarray, out: Outcome, W: np.ndarray, pols: list[str | None]) -> dict:
+    """Impact of every driver for each row of frequency weights ``W`` (B, rows), vectorised over drivers."""
+    has = (X != 0).astype(float)           # (u, p)
+    without = 1 - has
+    N = W.sum(axis=1)[:, None]              # (B, 1)
+    n_wo = W @ without                      # (B, p)
     with np.errstate(invalid="ignore", divide="ignore"):
         if out.kind == "nps":
-            prom, det = (yb >= 9).astype(float), (yb <= 6).astype(float)
-            base = 100 * (prom.mean(axis=1) - det.mean(axis=1))[:, None]
-            wo = 100 * (np.einsum("bn,bnp->bp", prom, without) - np.einsum("bn,bnp->bp", det, without)) / n_wo
-            det_m = np.einsum("bn,bnp->bp", det, Xb)
-            prom_m = np.einsum("bn,bnp->bp", prom, Xb)
+            prom, det = (y >= 9).astype(float), (y <= 6).astype(float)
+            base = 100 * (W @ prom - W @ det)[:, None] / N
+            wo = 100 * (W @ (without * prom[:, None]) - W @ (without * det[:, None])) / n_wo
             neg = np.array([q != "positive" for q in pols])
-            neutral = np.where(neg, 100 * det_m / n, -100 * prom_m / n)
+            neutral = np.where(neg, 100 * (W @ (has * det[:, None])) / N, -100 * (W @ (has * prom[:, None])) / N)
             return {"impact_removed": wo - base, "impact_neutral": neutral}
         scale = 1 if out.continuous else 100
-        base = scale * yb.mean(axis=1)[:, None]
-        wo = scale * np.einsum("bn,bnp->bp", yb, without) / n_wo
+        base = scale * (W @ y)[:, None] / N
+        wo = scale * (W @ (without * y[:, None])) / n_wo
         return {"impact_removed": wo - base}
 
 
@@ -377,38 +389,34 @@ def _impact_defs(out: Outcome) -> list[str]:
     return [IMPACT_DEFINITIONS["mean_removed" if out.continuous else "rate_removed"]]
 
 
-def _bootstrap(X, y, out: Outcome, feats, methods, n_boot, seed, ci, with_shapley) -> dict:
+def _bootstrap(X, y, w, out: Outcome, feats, methods, n_boot, seed, ci, with_shapley) -> dict:
+    """Percentile intervals from resampling the rows: multinomial counts over the distinct patterns."""
     rng = np.random.default_rng(seed)
-    n, p = X.shape
-    idx = rng.integers(0, n, size=(n_boot, n))
+    n, p = int(w.sum()), X.shape[1]
+    W = rng.multinomial(n, w / w.sum(), size=n_boot).astype(float)
     lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
     res = {}
     stats: dict[str, list] = {"rw": [], "rw_pct": [], "shapley": [], "shapley_pct": []}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for b in range(n_boot):
-            Xb, yb = X[idx[b]], y[idx[b]]
+        for wb in W:
+            sel = wb > 0
+            Xb, yb, wb = X[sel], y[sel], wb[sel]
             if np.unique(yb).size < 2:
                 continue
             if "relative_weights" in methods:
-                w, r2 = (relative_weights if out.continuous else logistic_relative_weights)(Xb, yb)
-                stats["rw"].append(w)
-                stats["rw_pct"].append(100 * w / r2 if r2 > 0 else np.full(p, np.nan))
+                rw, r2 = (relative_weights if out.continuous else logistic_relative_weights)(Xb, yb, wb)
+                stats["rw"].append(rw)
+                stats["rw_pct"].append(100 * rw / r2 if r2 > 0 else np.full(p, np.nan))
             if with_shapley:
-                v = shapley_r2(Xb, yb)["values"]
+                v = shapley_r2(Xb, yb, w=wb)["values"]
                 stats["shapley"].append(v)
                 stats["shapley_pct"].append(100 * v / v.sum() if v.sum() > 0 else np.full(p, np.nan))
     for k, vals in stats.items():
         if vals:
             a = np.array(vals)
             res[f"{k}_ci_low"], res[f"{k}_ci_high"] = np.nanpercentile(a, lo_q, axis=0), np.nanpercentile(a, hi_q, axis=0)
-    chunk = max(1, 2_000_000 // max(n * p, 1))
-    parts: dict[str, list] = {}
-    for s in range(0, n_boot, chunk):
-        for k, v in _impacts(X, y, out, idx[s:s + chunk], _polarities(feats)).items():
-            parts.setdefault(k, []).append(v)
-    for k, v in parts.items():
-        a = np.concatenate(v)
+    for k, a in _impacts(X, y, out, W, _polarities(feats)).items():
         res[f"{k}_ci_low"], res[f"{k}_ci_high"] = np.nanpercentile(a, lo_q, axis=0), np.nanpercentile(a, hi_q, axis=0)
     return res
 
@@ -421,11 +429,11 @@ _ORDER = ["rank", "feature", "taxonomy", "category", "polarity", "n_mentions", "
           "impact_neutral_ci_high", "impact_removed", "impact_removed_ci_low", "impact_removed_ci_high"]
 
 
-def _driver_table(feats: list[str], X: np.ndarray, res: dict, primary: str) -> pd.DataFrame:
+def _driver_table(feats: list[str], X: np.ndarray, w: np.ndarray, res: dict, primary: str) -> pd.DataFrame:
     parsed = [parse_feature(f) for f in feats]
+    n_m = (w @ (X != 0)).round().astype(int)
     d = pd.DataFrame({"feature": feats, "polarity": [q[0] for q in parsed], "taxonomy": [q[1] for q in parsed],
-                      "category": [q[2] for q in parsed], "n_mentions": (X != 0).sum(axis=0),
-                      "share": (X != 0).mean(axis=0)})
+                      "category": [q[2] for q in parsed], "n_mentions": n_m, "share": n_m / w.sum()})
     for k, v in res.items():
         d[k] = v
     for k in ("rw", "shapley"):

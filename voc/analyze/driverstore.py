@@ -20,6 +20,7 @@ from voc.errors import InputError
 
 SCORES = ("nps", "csat", "rating", "ces")
 ENCODINGS = ("polarity", "any")
+POLS = ("negative", "neutral", "positive")
 
 
 def _columns(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -54,15 +55,16 @@ def load_driver_frame(con: duckdb.DuckDBPyConnection, encoding: str = "polarity"
         return frame, features
     order = m.groupby(["taxonomy", "category"])["comment_id"].nunique().reset_index(name="n")
     order = order.sort_values(["taxonomy", "n", "category"], ascending=[True, False, True])
-    pos_in = {cid: i for i, cid in enumerate(frame["id"])}
-    rows = m["comment_id"].map(pos_in).to_numpy()
+    rows = m["comment_id"].map({cid: i for i, cid in enumerate(frame["id"])}).to_numpy()
+    groups = m.groupby(["taxonomy", "category", "polarity"]).indices
     new = {}
     for tax, cat in order[["taxonomy", "category"]].itertuples(index=False):
-        sel = (m["taxonomy"] == tax).to_numpy() & (m["category"] == cat).to_numpy()
-        for short, pols in (("neg", ("negative",)), ("pos", ("positive",)), ("any", None)):
-            s = sel if pols is None else sel & m["polarity"].isin(pols).to_numpy()
+        for short, pols in (("neg", ("negative",)), ("pos", ("positive",)), ("any", POLS)):
             col = np.zeros(len(frame), dtype=np.int8)
-            col[rows[s]] = 1
+            for pol in pols:
+                idx = groups.get((tax, cat, pol))
+                if idx is not None:
+                    col[rows[idx]] = 1
             new[f"{short}:{tax}/{cat}"] = col
         feats = [f"any:{tax}/{cat}"] if encoding == "any" else [f"neg:{tax}/{cat}", f"pos:{tax}/{cat}"]
         features.setdefault(tax, []).extend(feats)

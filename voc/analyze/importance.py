@@ -32,14 +32,36 @@ EXACT_MAX = 15
 _RIDGE = 1e-9  # keeps exactly collinear subsets solvable; changes R² by ~1e-9
 
 
-def _corr(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Correlation matrix of the predictors and their correlations with y (constant columns give 0)."""
+def _w(w, n: int) -> np.ndarray:
+    return np.ones(n) if w is None else np.asarray(w, float)
+
+
+def weighted_stats(v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and standard deviation (ddof 1 on the total weight) of the columns of ``v``."""
+    tot = w.sum()
+    m = (w @ v) / tot
+    var = (w @ (v - m) ** 2) / max(tot - 1, 1e-12)
+    return m, np.sqrt(var)
+
+
+def weighted_corr(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
+    a, b = a - (w @ a) / w.sum(), b - (w @ b) / w.sum()
+    den = np.sqrt((w @ a ** 2) * (w @ b ** 2))
+    return float((w @ (a * b)) / den) if den > 0 else 0.0
+
+
+def _corr(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Correlation matrix of the predictors and their correlations with y (constant columns give 0).
+
+    ``w``: frequency weights (a row with weight 3 counts as three identical rows).
+    """
     Z = np.column_stack([X, y]).astype(float)
-    Z = Z - Z.mean(axis=0)
-    sd = np.sqrt((Z ** 2).sum(axis=0))
+    w = _w(w, len(Z))
+    Z = Z - (w @ Z) / w.sum()
+    sd = np.sqrt(w @ (Z ** 2))
     sd[sd == 0] = np.inf
     Z = Z / sd
-    C = Z.T @ Z
+    C = Z.T @ (Z * w[:, None])
     p = X.shape[1]
     R = C[:p, :p].copy()
     np.fill_diagonal(R, 1.0)
@@ -55,13 +77,14 @@ def _sqrtm(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return root, (vecs * inv) @ vecs.T
 
 
-def relative_weights(X, y) -> tuple[np.ndarray, float]:
+def relative_weights(X, y, w=None) -> tuple[np.ndarray, float]:
     """Johnson's relative weights of the predictors of a continuous outcome.
 
     Parameters
     ----------
     X : (n, p) predictors.
     y : (n,) outcome.
+    w : (n,) frequency weights, or None for one per row.
 
     Returns
     -------
@@ -69,15 +92,17 @@ def relative_weights(X, y) -> tuple[np.ndarray, float]:
     r2 : the OLS R² (equal to ``weights.sum()``).
     """
     X, y = np.asarray(X, float), np.asarray(y, float)
-    R, rxy = _corr(X, y)
+    R, rxy = _corr(X, y, w)
     lam, lam_inv = _sqrtm(R)
     beta = lam_inv @ rxy
-    w = (lam ** 2) @ (beta ** 2)
-    return w, float(w.sum())
+    wt = (lam ** 2) @ (beta ** 2)
+    return wt, float(wt.sum())
 
 
-def logistic_relative_weights(X, y) -> tuple[np.ndarray, float]:
+def logistic_relative_weights(X, y, w=None) -> tuple[np.ndarray, float]:
     """Relative weights of the predictors of a binary (0/1) outcome (Tonidandel & LeBreton 2010).
+
+    ``w``: frequency weights, or None for one per row.
 
     Returns
     -------
@@ -85,31 +110,32 @@ def logistic_relative_weights(X, y) -> tuple[np.ndarray, float]:
     r2 : ``R_O²``, the squared correlation between the outcome and the fitted probabilities.
     """
     X, y = np.asarray(X, float), np.asarray(y, float)
-    Xs = X - X.mean(axis=0)
-    sd = Xs.std(axis=0, ddof=1)
+    w = _w(w, len(X))
+    m, sd = weighted_stats(X, w)
     sd[sd == 0] = np.inf
-    Xs = Xs / sd
-    R, _ = _corr(X, y)
+    Xs = (X - m) / sd
+    R, _ = _corr(X, y, w)
     lam, lam_inv = _sqrtm(R)
     Z = Xs @ lam_inv
-    b, prob = _logit_fit(Z, y)
+    b, prob = _logit_fit(Z, y, w)
     eta = Z @ b[1:]
-    if prob.std() == 0 or eta.std() == 0:
+    s_eta = weighted_stats(eta[:, None], w)[1][0]
+    if s_eta == 0 or weighted_stats(prob[:, None], w)[1][0] == 0:
         return np.zeros(X.shape[1]), 0.0
-    r_o = float(np.corrcoef(y, prob)[0, 1])
-    beta = b[1:] * Z.std(axis=0, ddof=1) * r_o / eta.std(ddof=1)
-    w = (lam ** 2) @ (beta ** 2)
-    return w, float(w.sum())
+    r_o = weighted_corr(y, prob, w)
+    beta = b[1:] * weighted_stats(Z, w)[1] * r_o / s_eta
+    wt = (lam ** 2) @ (beta ** 2)
+    return wt, float(wt.sum())
 
 
-def fit_logit(X, y, ci: float = 0.95) -> dict:
+def fit_logit(X, y, ci: float = 0.95, w=None) -> dict:
     """Logistic regression of a 0/1 outcome with a log-F(1,1) prior on each slope (statsmodels GLM).
 
     The prior is added as data (Greenland & Mansournia 2015): for each predictor one pseudo-record with
     that predictor = 1 and everything else, the intercept included, = 0, counted half as a success and
     half as a failure. It shrinks the log odds ratios slightly toward 0 and keeps them finite when a
     predictor separates the outcome (e.g. no detractor among a theme's mentioners), where plain maximum
-    likelihood diverges.
+    likelihood diverges. ``w``: frequency weights of the rows.
 
     Returns
     -------
@@ -125,34 +151,35 @@ def fit_logit(X, y, ci: float = 0.95) -> dict:
     pseudo = np.column_stack([np.zeros(2 * p), np.vstack([np.eye(p), np.eye(p)])])
     A = np.vstack([Xc, pseudo])
     t = np.concatenate([y, np.ones(p), np.zeros(p)])
-    w = np.concatenate([np.ones(n), np.full(2 * p, 0.5)])
+    fw = np.concatenate([_w(w, n), np.full(2 * p, 0.5)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = GLM(t, A, family=families.Binomial(), freq_weights=w).fit()
+        res = GLM(t, A, family=families.Binomial(), freq_weights=fw).fit()
     params = np.asarray(res.params)
     ints = np.asarray(res.conf_int(1 - ci))
     return {"params": params, "ci_low": ints[:, 0], "ci_high": ints[:, 1], "p_values": np.asarray(res.pvalues),
             "prob": 1 / (1 + np.exp(-(Xc @ params)))}
 
 
-def _logit_fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients (intercept first) and fitted probabilities of a logistic regression (statsmodels).
+def _logit_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients (intercept first) and fitted probabilities of a logistic regression (statsmodels GLM).
 
     Maximum likelihood; with the log-F(1,1) prior of :func:`fit_logit` when that fails or diverges.
     """
-    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
 
     Xc = np.column_stack([np.ones(len(X)), X])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            res = Logit(y, Xc).fit(disp=0, method="newton", maxiter=100)
+            res = GLM(y, Xc, family=families.Binomial(), freq_weights=_w(w, len(X))).fit()
             params = np.asarray(res.params)
             if np.all(np.isfinite(params)) and np.abs(params).max() < 30:
-                return params, np.asarray(res.predict(Xc))
+                return params, 1 / (1 + np.exp(-(Xc @ params)))
         except Exception:  # noqa: BLE001 (singular Hessian, separation)
             pass
-    f = fit_logit(X, y)
+    f = fit_logit(X, y, w=w)
     return f["params"], f["prob"]
 
 
@@ -218,10 +245,10 @@ def _shapley_terms(p: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     return tuple(out)
 
 
-def all_subset_r2(X, y) -> np.ndarray:
+def all_subset_r2(X, y, w=None) -> np.ndarray:
     """OLS R² of every subset of the predictors, indexed by bit mask (bit j set = predictor j in)."""
     X, y = np.asarray(X, float), np.asarray(y, float)
-    R, rxy = _corr(X, y)
+    R, rxy = _corr(X, y, w)
     p = X.shape[1]
     v = np.zeros(1 << p)
     for idx, masks in _subsets(p):
@@ -234,7 +261,7 @@ def shapley_from_values(v: np.ndarray, p: int) -> np.ndarray:
     return np.array([float((w * (v[m | (1 << j)] - v[m])).sum()) for j, (m, w) in enumerate(_shapley_terms(p))])
 
 
-def shapley_r2(X, y, exact_max: int = EXACT_MAX, n_perm: int = 2000, seed: int = 0) -> dict:
+def shapley_r2(X, y, exact_max: int = EXACT_MAX, n_perm: int = 2000, seed: int = 0, w=None) -> dict:
     """Shapley decomposition of the OLS R² (general dominance weights).
 
     Parameters
@@ -244,6 +271,7 @@ def shapley_r2(X, y, exact_max: int = EXACT_MAX, n_perm: int = 2000, seed: int =
     exact_max : enumerate all subsets when ``p <= exact_max`` (at most 15).
     n_perm : random orderings for the Monte Carlo estimate when ``p > exact_max``.
     seed : random seed of the orderings.
+    w : (n,) frequency weights, or None for one per row.
 
     Returns
     -------
@@ -255,10 +283,10 @@ def shapley_r2(X, y, exact_max: int = EXACT_MAX, n_perm: int = 2000, seed: int =
     if p == 0:
         return {"values": np.zeros(0), "r2": 0.0, "exact": True, "se": np.zeros(0), "method": "exact (no predictors)"}
     if p <= min(exact_max, EXACT_MAX):
-        v = all_subset_r2(X, y)
+        v = all_subset_r2(X, y, w)
         return {"values": shapley_from_values(v, p), "r2": float(v[-1]), "exact": True, "se": np.zeros(p),
                 "method": f"exact: all {1 << p} subsets of {p} drivers"}
-    R, rxy = _corr(X, y)
+    R, rxy = _corr(X, y, w)
     rng = np.random.default_rng(seed)
     half = max(n_perm // 2, 1)
     perms = np.array([rng.permutation(p) for _ in range(half)])
