@@ -208,6 +208,25 @@ def eval_cmd(
         out_console.print(cm)
 
 
+@app.command("label-queue")
+@friendly
+def label_queue_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="Sentiment or category model (name or folder), or 'lexicon'."),
+    data: Path = typer.Option(..., "--data", "-d", help="CSV with a text column (and optionally id)."),
+    n: int = typer.Option(100, "--n", help="How many comments to queue."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV to write (default: print it)."),
+):
+    """Export the N comments the model is least sure about, as a GUIDELINES-format CSV with empty labels."""
+    from voc.classify.active import run_label_queue, write_queue
+
+    queue = run_label_queue(model, data, n, out)
+    if out is None:
+        sys.stdout.write(write_queue(queue))
+    else:
+        console.print(f"{len(queue)} comment(s) to label → {out} (uncertainty {queue['uncertainty'].min():.3f}"
+                      f"–{queue['uncertainty'].max():.3f})" if len(queue) else f"no comments in {data}")
+
+
 @app.command()
 @friendly
 def bench(
@@ -227,6 +246,30 @@ def bench(
     table = Table("metric", "value")
     for k, v in res.items():
         table.add_row(k, f"{v:,}" if isinstance(v, (int, float)) else str(v))
+    out_console.print(table)
+
+
+@app.command("bench-transformer")
+@friendly
+def bench_transformer(
+    model: str = typer.Option(..., "--model", "-m", help="Transformer model (name or folder)."),
+    n: int = typer.Option(1000, "--n", help="Comments to time."),
+    data: Optional[Path] = typer.Option(None, "--data", help="CSV with a text column to time on."),
+    gold: Optional[Path] = typer.Option(None, "--gold", help="Labelled file: accuracy in fp32 and int8."),
+    threads: int = typer.Option(2, "--threads", help="torch CPU threads."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Benchmark a transformer model on CPU: comments/s in float32 and int8, and accuracy if gold is given."""
+    from voc.transformer.bench import run_transformer_bench
+
+    with console.status(f"benchmarking {model}"):
+        res = run_transformer_bench(model, n, data, gold, threads)
+    if as_json:
+        sys.stdout.write(json.dumps(res, ensure_ascii=False) + "\n")
+        return
+    table = Table("metric", "value")
+    for k, v in res.items():
+        table.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else str(v))
     out_console.print(table)
 
 

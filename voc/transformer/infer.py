@@ -22,6 +22,7 @@ Long-text policy (a text longer than ``max_length - specials`` tokens):
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -30,6 +31,19 @@ import numpy as np
 
 LONG_TEXT_POLICIES = ("windows", "truncate")
 _CLAUSE_END = re.compile(r"(?<=[。！？；，、,.!?;~…\n])")
+
+
+@contextlib.contextmanager
+def _no_length_warning():
+    """Silence the tokenizer's 'sequence longer than the maximum' warning: windows handle long texts."""
+    from transformers.utils import logging
+
+    old = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(old)
 
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
@@ -95,7 +109,8 @@ def make_windows(tokenizer, texts: Sequence[str], max_length: int, policy: str =
     if limit < 1:
         raise ValueError(f"max_length {max_length} leaves no room for text")
     texts = ["" if t is None else str(t) for t in texts]
-    enc = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    with _no_length_warning():
+        enc = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
     ids, owner, weight, n_long = [], [], [], 0
     for i, toks in enumerate(enc):
         if len(toks) <= limit:

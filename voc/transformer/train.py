@@ -17,7 +17,7 @@ from voc.errors import ConfigError, InputError
 from voc.transformer.model import TransformerSentiment, check_checkpoint
 
 # Options of the training functions themselves (the rest go to the estimator).
-SENTIMENT_OPTIONS = {"max_train": 0, "es_dev": 800, "eval_int8": True}
+SENTIMENT_OPTIONS = {"max_train": 0, "max_per_file": 0, "es_dev": 800, "eval_int8": True}
 CATEGORY_OPTIONS = {"max_weak": 6000, "es_frac": 0.5, "gold_weight": 3.0, "eval_frac": 0.4}
 
 
@@ -98,7 +98,9 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     out : the model folder to write (None: do not save).
     seed : seed of sampling, head initialisation, dropout and batch order.
     params : estimator parameters (``epochs``, ``lr``, ``max_length`` ...) and the options
-        ``max_train`` (a seeded sample of the training rows, 0 = all), ``es_dev``, ``eval_int8``.
+        ``max_per_file`` (a seeded sample of at most this many rows of each training file, 0 = all),
+        ``max_train`` (a seeded sample of the training rows, 0 = all), ``es_dev`` and ``eval_int8``
+        (also score the dev files with the int8-quantised model).
     base_model : the local checkpoint to fine-tune.
     """
     from voc.classify.datasets import hash_split, load_category_file
@@ -119,6 +121,10 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
             overlap |= train["id"].isin(set(cat["id"]))
         excluded = int(overlap.sum())
         train = train[~overlap].reset_index(drop=True)
+    if opts["max_per_file"]:
+        n = int(opts["max_per_file"])
+        train = (train.groupby("source_file", group_keys=False, sort=False)
+                 .apply(lambda g: g.sample(min(n, len(g)), random_state=seed)).reset_index(drop=True))
     if opts["max_train"] and len(train) > int(opts["max_train"]):
         train = train.sample(int(opts["max_train"]), random_state=seed).reset_index(drop=True)
     dev_frames = {Path(p).name: load_sentiment_csv(p) for p in dev or []}
