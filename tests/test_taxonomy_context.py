@@ -1,0 +1,135 @@
+"""Context handling of the category mappers: ignore phrases, context rules, negation of cues, opinion supplement."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from voc.errors import ModelError
+from voc.taxonomy.context import SUPPLEMENT_RE, supplement_flat, supplement_score
+from voc.taxonomy.evaluate import prepare
+from voc.taxonomy.evidence import ClauseBatch
+from voc.taxonomy.learned import CategoryModel
+from voc.taxonomy.model import load_taxonomy
+from voc.taxonomy.rules import RuleMapper
+
+# A small taxonomy written for these tests.
+TAXONOMY = """
+name: mini
+categories:
+  - key: product
+    name: 商品
+    keywords: [东西, 苹果]
+    cues:
+      negative: [假的, 坏的, 不好吃]
+      positive: [好吃]
+  - key: staff
+    name: 现场服务
+    keywords: [服务, 前台]
+    cues:
+      positive: [服务很好]
+  - key: remote
+    name: 客服
+    keywords: [客服, 卖家]
+ignore: [度假]
+context_rules:
+  - category: staff
+    generic: [服务, 服务很好]
+    move_to: remote
+    when_any: [卖家, 快递, 客服]
+    unless_any: [前台]
+"""
+
+
+@pytest.fixture()
+def mini(tmp_path):
+    p = tmp_path / "mini.yaml"
+    p.write_text(textwrap.dedent(TAXONOMY), encoding="utf-8")
+    return str(p)
+
+
+def cats(mapper, text: str) -> dict[str, str]:
+    return {m.category: m.polarity for m in mapper.predict_mentions([text])[0]}
+
+
+def test_ignore_phrase_blocks_shorter_term(mini):
+    r = RuleMapper(mini).fit()
+    assert cats(r, "这是个度假的好地方") == {}
+    assert cats(r, "东西是假的") == {"product": "negative"}
+
+
+def test_context_rule_moves_generic_mention(mini):
+    r = RuleMapper(mini).fit()
+    assert cats(r, "服务很好") == {"staff": "positive"}
+    assert cats(r, "卖家服务很好") == {"remote": "positive"}
+    # an in-person word keeps it; specific evidence (前台) is not generic
+    assert "staff" in cats(r, "卖家发货快，前台服务很好")
+
+
+def test_context_rule_drops_when_target_present(mini):
+    r = RuleMapper(mini).fit()
+    got = r.predict_mentions(["客服服务很好"])[0]
+    assert [m.category for m in got] == ["remote"]
+
+
+def test_context_rule_must_name_known_categories(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(textwrap.dedent(TAXONOMY).replace("move_to: remote", "move_to: nosuch"), encoding="utf-8")
+    with pytest.raises(ModelError, match="nosuch"):
+        load_taxonomy(str(p))
+
+
+def test_negated_negative_cue_only_votes(mini):
+    r = RuleMapper(mini).fit()
+    assert cats(r, "没有坏的") == {}
+    # with other evidence the negated cue still votes positive
+    assert cats(r, "苹果没有坏的") == {"product": "positive"}
+
+
+def test_cue_starting_with_negator_is_not_flipped(mini):
+    r = RuleMapper(mini).fit()
+    assert cats(r, "不好吃不好吃") == {"product": "negative"}
+
+
+def test_supplement_gives_neutral_clause_a_polarity():
+    assert supplement_score("手续费合理", 0.0) > 0.15
+    assert supplement_score("手续费不合理", 0.0) < -0.15
+    assert supplement_score("价格偏高", 0.0) < -0.15
+    assert supplement_score("没有什么", 0.0) == 0.0
+    r = RuleMapper("touchpoint").fit()
+    assert cats(r, "转账手续费合理")["price_value"] == "positive"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="合理偏高不很的价格手续费好差，", max_size=12),
+       st.floats(min_value=-1, max_value=1, allow_nan=False))
+def test_supplement_keeps_opinionated_scores(text, score):
+    out = supplement_score(text, score)
+    if abs(score) > 0.15 or SUPPLEMENT_RE.search(text) is None:
+        assert out == score
+    else:
+        assert abs(out) > 0.15
+    # the batch version agrees with the clause version
+    b = ClauseBatch([[text]] if text else [[]], [[score]] if text else [[]])
+    if text:
+        assert b.scores[0] == pytest.approx(out)
+        flat = supplement_flat(b.big, b.clause_of, b.clause_start, np.array([score]))
+        assert flat[0] == pytest.approx(out)
+
+
+def test_trained_model_detects_as_the_rules(mini):
+    texts = ["东西是假的", "卖家服务很好", "服务很好", "这是个度假的好地方", "苹果没有坏的", "不好吃不好吃",
+             "前台服务很好", "客服服务很好"] * 2
+    labels = [""] * len(texts)
+    m = CategoryModel(mini, min_df=1, max_features=2000, cv=2).fit(texts, labels, weak=texts)
+    assert not m.use_model_.any()
+    p = prepare(texts)
+    r = RuleMapper(mini).fit()
+    got = [sorted(x.category for x in ms) for ms in m.map_batch(p.clauses, p.scores)]
+    want = [sorted(x.category for x in r.map_clauses(c, s)) for c, s in zip(p.clauses, p.scores)]
+    assert got == want
+    assert got[1] == ["remote"] and got[3] == [] and got[0] == ["product"]

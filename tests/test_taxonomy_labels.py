@@ -1,0 +1,97 @@
+"""Extra gold labels stored without text, the committed label files, and the training data assembly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from voc.errors import InputError
+from voc.taxonomy.evaluate import load_gold, parse_labels
+from voc.taxonomy.labels import LABEL_COLUMNS, load_extra_gold, text_sha1
+from voc.taxonomy.model import load_taxonomy
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = ROOT / "models" / "labels"
+
+
+@pytest.fixture()
+def data_dir(tmp_path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    pd.DataFrame({"id": ["hotel-1", "hotel-2", "hotel-3"], "text": ["房间很干净", "前台很热情", "早餐一般"],
+                  "label": ["positive"] * 3}).to_csv(d / "hotel_x.csv", index=False)
+    return d
+
+
+def write_labels(path: Path, rows) -> Path:
+    pd.DataFrame(rows, columns=list(LABEL_COLUMNS)).to_csv(path, index=False)
+    return path
+
+
+def test_load_extra_gold_joins_text(data_dir, tmp_path):
+    p = write_labels(tmp_path / "l.csv", [
+        ("hotel_x.csv", "hotel-2", text_sha1("前台很热情"), "positive", "assurance:positive", "staff_service:positive"),
+        ("hotel_x.csv", "hotel-1", text_sha1("房间很干净"), "positive", "tangibles:positive", ""),
+    ])
+    df = load_extra_gold(p, data_dir, strict=True)
+    assert df["text"].tolist() == ["前台很热情", "房间很干净"]
+    assert df["domain"].tolist() == ["hotel", "hotel"] and df["touchpoint"].iloc[1] == ""
+
+
+def test_load_extra_gold_drops_changed_or_missing_rows(data_dir, tmp_path):
+    p = write_labels(tmp_path / "l.csv", [
+        ("hotel_x.csv", "hotel-1", text_sha1("别的文字"), "positive", "", ""),
+        ("hotel_x.csv", "hotel-9", text_sha1("房间很干净"), "positive", "", ""),
+        ("nofile.csv", "hotel-1", text_sha1("房间很干净"), "positive", "", ""),
+        ("hotel_x.csv", "hotel-3", text_sha1("早餐一般"), "neutral", "", "product_quality:neutral"),
+    ])
+    assert load_extra_gold(p, data_dir)["id"].tolist() == ["hotel-3"]
+    with pytest.raises(InputError):
+        load_extra_gold(p, data_dir, strict=True)
+
+
+def test_load_extra_gold_errors(data_dir, tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_extra_gold(tmp_path / "none.csv", data_dir)
+    p = tmp_path / "bad.csv"
+    pd.DataFrame({"file": ["hotel_x.csv"], "id": ["hotel-1"]}).to_csv(p, index=False)
+    with pytest.raises(InputError, match="text_sha1"):
+        load_extra_gold(p, data_dir)
+
+
+def _check_labels(df: pd.DataFrame) -> None:
+    keys = {t: set(load_taxonomy(t).keys) for t in ("rater", "touchpoint")}
+    assert set(df["sentiment"]) <= {"positive", "neutral", "negative"}
+    for t, k in keys.items():
+        for s in df[t]:
+            assert set(parse_labels(s)) <= k, s
+
+
+def test_committed_extra_gold_has_no_text():
+    df = pd.read_csv(LABELS / "extra_gold.csv", dtype=str, keep_default_na=False)
+    assert list(df.columns) == list(LABEL_COLUMNS) and "text" not in df.columns
+    assert len(df) >= 300 and df["id"].is_unique
+    assert df["text_sha1"].str.fullmatch(r"[0-9a-f]{12}").all()
+    _check_labels(df)
+
+
+def test_committed_check_file_is_valid():
+    df = load_gold(LABELS / "ood_check.csv", ("rater", "touchpoint"))
+    assert len(df) >= 150 and df["id"].is_unique and df["text"].str.len().min() > 0
+    _check_labels(df)
+
+
+def test_training_gold_adds_extra_to_training_part(data_dir, tmp_path):
+    from voc.taxonomy.train import load_training_gold
+
+    gold = data_dir / "gold.csv"
+    rows = [(f"shop-{i}", f"评论{i}号很好", "positive", "", "product_quality:positive") for i in range(20)]
+    pd.DataFrame(rows, columns=["id", "text", "sentiment", "rater", "touchpoint"]).to_csv(gold, index=False)
+    p = write_labels(tmp_path / "l.csv", [
+        ("hotel_x.csv", "hotel-1", text_sha1("房间很干净"), "positive", "tangibles:positive", "environment_facilities:positive"),
+    ])
+    train, held, n = load_training_gold("touchpoint", gold, [p], 0.4)
+    assert n == 1 and "hotel-1" in set(train["id"]) and "hotel-1" not in set(held["id"])
+    assert len(train) + len(held) == 21
