@@ -113,5 +113,6 @@ def run_bench(n: int = 50_000, pipeline: Path | None = None, workers: int = 0, s
         "rows_in": res.rows_in,
         "written": res.written,
         "quarantined": res.quarantined,
+        **{f"phase_{k}_seconds": v for k, v in res.timings.items()},
         **stages,
     }

@@ -17,7 +17,7 @@ from pathlib import Path
 from voc.errors import ModelError
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "voc.", "builtins.", "collections.", "re.")
-WEIGHT_FILES = {"skops": ("model.skops",), "transformers": ("model.safetensors", "model.safetensors.index.json")}
+WEIGHT_FILES = {"skops": ("model.skops",), "hf": ("model.safetensors", "model.safetensors.index.json")}
 CARD_HEAD_LINES = 12
 
 
@@ -58,38 +58,30 @@ def read_meta(path: Path) -> dict:
     return json.loads(f.read_text(encoding="utf-8"))
 
 
-_SKIP_ON_SKOPS_IMPORT = "sklearn.externals.array_api_compat.torch"
-
-
-class _SkipTorchCompat:
-    """Import hook: refuse scikit-learn's array-api torch adapter (it imports torch, for seconds)."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == _SKIP_ON_SKOPS_IMPORT or name.startswith(_SKIP_ON_SKOPS_IMPORT + "."):
-            raise ImportError(f"{name} skipped while importing skops")
-        return None
-
-
 def import_skops():
-    """Import ``skops.io`` without dragging torch in.
+    """Import ``skops.io`` without its start-up walk over all of scikit-learn.
 
-    At import, skops lists every scikit-learn estimator by walking all of scikit-learn's packages, and
-    that walk imports torch through the array-api torch adapter when torch is installed: seconds per
-    process for nothing, since voc's skops models hold no torch objects. The walk skips packages that
-    fail to import, so the adapter is refused for that one import (it imports normally later).
+    At import, skops builds its default list of trusted estimator types by importing every scikit-learn
+    module (and torch with them, when installed): several seconds in every process. voc never relies on
+    that default list, since :func:`load_model` passes the trusted types explicitly after checking them
+    against ``TRUSTED_PREFIXES``, so the walk is skipped. Any failure falls back to a plain import.
     """
     import sys
 
-    if "skops.io" in sys.modules or "torch" in sys.modules:
-        import skops.io
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    import sklearn.utils
 
-        return skops.io
-    hook = _SkipTorchCompat()
-    sys.meta_path.insert(0, hook)
+    real = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda *args, **kwargs: []
     try:
         import skops.io
+    except Exception:  # pragma: no cover - a skops release that needs the list at import
+        sys.modules.pop("skops.io", None)
+        sklearn.utils.all_estimators = real
+        import skops.io
     finally:
-        sys.meta_path.remove(hook)
+        sklearn.utils.all_estimators = real
     return skops.io
 
 
