@@ -289,3 +289,16 @@ def test_cli_chart_option(run_dir, tmp_path):
     r = CliRunner().invoke(app, ["export", str(run_dir), "--chart", str(tmp_path / "c.png")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sheets_continue_past_the_row_limit(run_dir, tmp_path, monkeypatch):
+    import voc.report.export as ex
+
+    monkeypatch.setattr(ex, "EXCEL_MAX_ROWS", 21)  # 20 data rows per sheet
+    res = export_run(run_dir, xlsx=tmp_path / "split.xlsx")
+    wb = openpyxl.load_workbook(tmp_path / "split.xlsx")
+    parts = [n for n in wb.sheetnames if n.startswith("原声 verbatims")]
+    assert parts == ["原声 verbatims", "原声 verbatims 2", "原声 verbatims 3"]
+    ids = [r[0] for n in parts for r in wb[n].iter_rows(min_row=2, values_only=True)]
+    assert len(ids) == len(set(ids)) == res.sheet_rows["verbatims"] == len(TEXTS) + 40
+    assert all(wb[n].max_row <= 21 and wb[n].cell(1, 1).value == "编号 id" and wb[n].auto_filter.ref for n in parts)
