@@ -150,6 +150,8 @@ def fine_tune(model, ids: list[list[int]], loss_fn: Callable, targets, pad_id: i
                     else:
                         bad += 1
                     info += f" · dev {res['score']:.4f} (best {best_score:.4f} @ {best_step})"
+                    if cfg.progress and not bar.console.is_terminal:  # logs get one line per evaluation
+                        bar.console.print(f"step {step}/{total} {info} · {res['seconds']:.0f} s")
                 bar.update(task, completed=step, info=info)
                 if evaluate is not None and cfg.patience and bad >= cfg.patience:
                     stop_reason = "early stopping"
