@@ -204,7 +204,7 @@ def test_import_writes_a_loadable_hf_checkpoint(full, src):
     assert (out / "model.safetensors").is_file() and not list(out.glob("*.bin"))
     meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
     assert (meta["task"], meta["backend"], meta["format"], meta["trimmed"]) == ("encoder", "transformer",
-                                                                                  "transformers", False)
+                                                                                  "hf", False)
     assert meta["vocab_size"] == len(PIECES)
     assert "import-e5-small" in (out / "MODEL_CARD.md").read_text(encoding="utf-8")
 

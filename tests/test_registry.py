@@ -39,7 +39,8 @@ def root(tmp_path, monkeypatch):
     make_model(models, "senti-b", {"format": "skops", "task": "sentiment", "backend": "tfidf"}, "model.skops")
     make_model(models, "rater-x", {"format": "skops", "task": "rater", "backend": "tfidf", "taxonomy": "rater"},
                "model.skops")
-    make_model(models, "enc", {"format": "transformers", "task": "encoder", "backend": "transformer"})
+    make_model(models, "enc", {"format": "hf", "task": "encoder", "backend": "transformer"})
+    make_model(models, "odd", {"format": "onnx", "task": "encoder", "backend": "onnx"}, "model.onnx")
     (models / "not-a-model").mkdir()
     pipe = tmp_path / "pipe.yaml"
     pipe.write_text(yaml.safe_dump({"input": {"path": "x.csv"}, "sentiment": {"model": "senti-a"},
@@ -51,11 +52,12 @@ def root(tmp_path, monkeypatch):
 def test_list_models_marks_the_pipeline_defaults(root):
     models, pipe = root
     rows = {r["name"]: r for r in list_models(pipe)}
-    assert sorted(rows) == ["enc", "rater-x", "senti-a", "senti-b"]
+    assert sorted(rows) == ["enc", "odd", "rater-x", "senti-a", "senti-b"]
     assert all(REQUIRED <= set(r) for r in rows.values())
     assert {n for n, r in rows.items() if r["default"]} == {"senti-a", "rater-x"}
     assert rows["enc"]["task"] == "encoder" and rows["enc"]["backend"] == "transformer"
     assert rows["enc"]["weights"] is False and rows["senti-b"]["weights"] is True
+    assert rows["odd"]["weights"] is False  # a format voc does not know has no weight files it recognises
     assert rows["senti-a"]["path"] == str(models / "senti-a")
     assert default_models(pipe) == {"sentiment": (models / "senti-a").resolve(), "rater": (models / "rater-x").resolve()}
 
@@ -102,7 +104,7 @@ def test_model_info_and_errors(root):
     with pytest.raises(ModelError, match="no meta.json"):
         model_info(str(models / "not-a-model"))
     with pytest.raises(ModelError, match="unknown format"):
-        load_model("enc")
+        load_model("odd")
 
 
 def test_cli_list_and_show(root):
@@ -110,7 +112,7 @@ def test_cli_list_and_show(root):
     res = runner.invoke(app, ["models", "list", "--json"])
     assert res.exit_code == 0
     rows = json.loads(res.stdout)
-    assert isinstance(rows, list) and {r["name"] for r in rows} == {"enc", "rater-x", "senti-a", "senti-b"}
+    assert isinstance(rows, list) and {r["name"] for r in rows} == {"enc", "odd", "rater-x", "senti-a", "senti-b"}
     assert all(REQUIRED <= set(r) for r in rows)
     res = runner.invoke(app, ["models", "list"])
     assert res.exit_code == 0 and "senti-b" in res.stdout

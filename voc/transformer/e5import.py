@@ -237,7 +237,7 @@ def import_e5_small(out: str | Path, trim_corpus: Sequence[str | Path] = (), min
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; give a folder such as models/e5-small")
     old = out / "meta.json"
-    if old.is_file() and json.loads(old.read_text(encoding="utf-8")).get("format") != "transformers":
+    if old.is_file() and json.loads(old.read_text(encoding="utf-8")).get("format") != "hf":
         raise ModelError(f"{out} holds another kind of model; choose a new --out folder")
     if e5_bin is None or tokenizer_json is None:
         found = find_sources()
@@ -314,7 +314,7 @@ def _write_folder(out: Path, e5: E5File, metrics: dict, trimmed: bool, corpus: l
     import yaml
 
     h = e5.header
-    meta = {"format": "transformers", "task": "encoder", "backend": "transformer", "architecture": "BertModel",
+    meta = {"format": "hf", "task": "encoder", "backend": "transformer", "architecture": "BertModel",
             "base_model": "multilingual-e5-small", "source": metrics["source"],
             "vocab_size": metrics["vocab_size"], "trimmed": trimmed, "pooling": "mean", "normalize": True,
             "prefixes": PREFIX, "max_length": h.max_positions, "hidden_size": h.hidden,
