@@ -25,6 +25,8 @@ EMOTICONS = {
     "t_t": -1, "qaq": -1, "orz": -1, ":-(": -1, ":(": -1, "-_-": -1, "-_-||": -1, "= =": -1, "囧": -1,
 }
 _EMOTICON_RE = re.compile("|".join(re.escape(e) for e in sorted(EMOTICONS, key=len, reverse=True)), re.IGNORECASE)
+_EMOTICON_GATE = re.compile(r"[\^:=_\-囧]|qaq|orz", re.IGNORECASE)  # every emoticon above has one of these
+assert all(_EMOTICON_GATE.search(e) for e in EMOTICONS)
 # Emoji polarity for the common ones in Chinese reviews; others count as 0.
 EMOJI_POLARITY = {
     **dict.fromkeys("👍😊😀😁😃😄😆😍🥰😘❤💯👏🙏🌟⭐🎉💕😋🤩😎👌💪🌹🙂☺😇🤗", 1),
@@ -34,7 +36,8 @@ EMOJI_POLARITY = {
 _EMOJI_GATE = re.compile("[\U0001F000-\U0001FAFF\u2190-\u21FF\u2300-\u23FF\u2600-\u27BF\u2B00-\u2BFF\u3030\u303D"
                          "\u3297\u3299\uFE0F\u200D\u20E3\u00A9\u00AE\u203C\u2049\u2122\u2139\u24C2\u25AA-\u25FE\u2934\u2935]")
 _WS_RE = re.compile(r"\s+")
-_PUNCT_WS_RE = re.compile(r"\s*([,.!?;:，。！？；：、])\s*")
+_PUNCT = "[,.!?;:，。！？；：、]"
+_PUNCT_WS_RE = re.compile(rf"\s+(?={_PUNCT})|(?<={_PUNCT})\s+")  # white space next to punctuation
 
 
 @dataclass
@@ -66,10 +69,18 @@ def squeeze_repeats(text: str, max_repeat: int = 3) -> str:
     """
     if len(text) <= max_repeat:
         return text
-    single = re.compile(r"(\D)\1{%d,}" % max_repeat)
-    text = single.sub(lambda m: m.group(1) * max_repeat, text)
-    unit = re.compile(r"(\D{2,4}?)\1{%d,}" % max(max_repeat - 1, 1))
-    return unit.sub(lambda m: m.group(1) * max(max_repeat - 1, 1), text)
+    single, unit = _repeat_patterns(max_repeat)
+    if single.search(text):
+        text = single.sub(lambda m: m.group(1) * max_repeat, text)
+    if unit.search(text):
+        text = unit.sub(lambda m: m.group(1) * max(max_repeat - 1, 1), text)
+    return text
+
+
+@lru_cache(maxsize=8)
+def _repeat_patterns(max_repeat: int) -> tuple[re.Pattern, re.Pattern]:
+    return (re.compile(r"(\D)\1{%d,}" % max_repeat),
+            re.compile(r"(\D{2,4}?)\1{%d,}" % max(max_repeat - 1, 1)))
 
 
 def extract_emoji(text: str) -> tuple[str, list[str], float]:
@@ -84,7 +95,8 @@ def extract_emoji(text: str) -> tuple[str, list[str], float]:
         score += EMOTICONS.get(tok.lower(), 0)
         return " "
 
-    text = _EMOTICON_RE.sub(emo, text)
+    if _EMOTICON_GATE.search(text):
+        text = _EMOTICON_RE.sub(emo, text)
     if _EMOJI_GATE.search(text) and emoji_lib.emoji_count(text):
         for e in emoji_lib.emoji_list(text):
             found.append(e["emoji"])
@@ -122,7 +134,7 @@ class TextCleaner:
         if c.lowercase:
             text = text.lower()
         text = squeeze_repeats(text, c.max_repeat)
-        text = _PUNCT_WS_RE.sub(r"\1", _WS_RE.sub(" ", text)).strip()
+        text = _PUNCT_WS_RE.sub("", _WS_RE.sub(" ", text)).strip()
         return Cleaned(text, pii, emojis, score)
 
     def clean_many(self, texts: list[str]) -> list[Cleaned]:
