@@ -58,8 +58,9 @@ _FALSE = {"0", "0.0", "false", "f", "no", "n", "否", "不", "无"}
 
 IMPACT_DEFINITIONS = {
     "nps_neutral": "impact_neutral: change in NPS (points) if the driver's mentions were neutral: for a negative "
-                   "driver its mentioners who are detractors (0-6) count as passives, for a positive driver its "
-                   "mentioners who are promoters (9-10) count as passives; the other respondents are unchanged",
+                   "driver (or, when its polarity is not known, one that lowers NPS) its mentioners who are "
+                   "detractors (0-6) count as passives, for a positive driver its mentioners who are promoters "
+                   "(9-10) count as passives; the other respondents are unchanged",
     "nps_removed": "impact_removed: change in NPS (points) if the driver's mentioners were removed from the "
                    "sample: NPS of the respondents who do not have this driver minus the NPS of all respondents",
     "mean_removed": "impact_removed: change in the mean score if the driver's mentioners were removed: mean of "
@@ -300,11 +301,12 @@ def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: s
     if out.continuous:
         res.update(_ols(X, yu, w, ci))
     res["corr"] = np.array([weighted_corr(X[:, j], yu, w) for j in range(p)])
-    imp = _impacts(X, yu, out, w[None, :], _polarities(feats))
+    lowers = _lowers(feats, res["corr"])
+    imp = _impacts(X, yu, out, w[None, :], lowers)
     res.update({k: v[0] for k, v in imp.items()})
     info["impact_definitions"] = _impact_defs(out)
     if n_boot > 0:
-        res.update(_bootstrap(X, yu, w, out, feats, methods, n_boot, seed, ci, "shapley" in methods
+        res.update(_bootstrap(X, yu, w, out, lowers, methods, n_boot, seed, ci, "shapley" in methods
                               and info.get("shapley_exact") and p <= BOOT_SHAPLEY_MAX))
         info["bootstrap"] = f"{n_boot} percentile-bootstrap resamples of the rows, seed {seed}"
     drivers = _driver_table(feats, X, w, res, methods[0])
@@ -323,8 +325,11 @@ def _round(v, k):
     return None if v is None or not np.isfinite(v) else round(float(v), k)
 
 
-def _polarities(feats: list[str]) -> list[str | None]:
-    return [parse_feature(f)[0] for f in feats]
+def _lowers(feats: list[str], corr: np.ndarray) -> np.ndarray:
+    """True for drivers that pull the score down: negative mentions, or (polarity unknown, e.g. ``any:``)
+    drivers that correlate negatively with the outcome."""
+    pols = [parse_feature(f)[0] for f in feats]
+    return np.array([q == "negative" or (q != "positive" and c < 0) for q, c in zip(pols, corr)])
 
 
 def _logistic(X: np.ndarray, t: np.ndarray, w: np.ndarray, ci: float, info: dict) -> dict:
@@ -363,7 +368,7 @@ def _ols(X: np.ndarray, y: np.ndarray, w: np.ndarray, ci: float) -> dict:
     return {"coef": beta[1:], "coef_ci_low": beta[1:] - z * se, "coef_ci_high": beta[1:] + z * se}
 
 
-def _impacts(X: np.ndarray, y: np.ndarray, out: Outcome, W: np.ndarray, pols: list[str | None]) -> dict:
+def _impacts(X: np.ndarray, y: np.ndarray, out: Outcome, W: np.ndarray, lowers: np.ndarray) -> dict:
     """Impact of every driver for each row of frequency weights ``W`` (B, rows), vectorised over drivers."""
     has = (X != 0).astype(float)           # (u, p)
     without = 1 - has
@@ -374,8 +379,7 @@ def _impacts(X: np.ndarray, y: np.ndarray, out: Outcome, W: np.ndarray, pols: li
             prom, det = (y >= 9).astype(float), (y <= 6).astype(float)
             base = 100 * (W @ prom - W @ det)[:, None] / N
             wo = 100 * (W @ (without * prom[:, None]) - W @ (without * det[:, None])) / n_wo
-            neg = np.array([q != "positive" for q in pols])
-            neutral = np.where(neg, 100 * (W @ (has * det[:, None])) / N, -100 * (W @ (has * prom[:, None])) / N)
+            neutral = np.where(lowers, 100 * (W @ (has * det[:, None])) / N, -100 * (W @ (has * prom[:, None])) / N)
             return {"impact_removed": wo - base, "impact_neutral": neutral}
         scale = 1 if out.continuous else 100
         base = scale * (W @ y)[:, None] / N
@@ -389,7 +393,7 @@ def _impact_defs(out: Outcome) -> list[str]:
     return [IMPACT_DEFINITIONS["mean_removed" if out.continuous else "rate_removed"]]
 
 
-def _bootstrap(X, y, w, out: Outcome, feats, methods, n_boot, seed, ci, with_shapley) -> dict:
+def _bootstrap(X, y, w, out: Outcome, lowers, methods, n_boot, seed, ci, with_shapley) -> dict:
     """Percentile intervals from resampling the rows: multinomial counts over the distinct patterns."""
     rng = np.random.default_rng(seed)
     n, p = int(w.sum()), X.shape[1]
@@ -416,7 +420,7 @@ def _bootstrap(X, y, w, out: Outcome, feats, methods, n_boot, seed, ci, with_sha
         if vals:
             a = np.array(vals)
             res[f"{k}_ci_low"], res[f"{k}_ci_high"] = np.nanpercentile(a, lo_q, axis=0), np.nanpercentile(a, hi_q, axis=0)
-    for k, a in _impacts(X, y, out, W, _polarities(feats)).items():
+    for k, a in _impacts(X, y, out, W, lowers).items():
         res[f"{k}_ci_low"], res[f"{k}_ci_high"] = np.nanpercentile(a, lo_q, axis=0), np.nanpercentile(a, hi_q, axis=0)
     return res
 
