@@ -57,10 +57,15 @@ def read_user_dict(path: Path) -> list[tuple[str, int | None, str | None]]:
 
 @lru_cache(maxsize=1)
 def _idf() -> tuple[dict[str, float], float]:
-    import jieba.analyse
-
-    t = jieba.analyse.default_tfidf
-    return t.idf_freq, t.median_idf
+    """jieba.analyse's IDF table and its median, read directly (importing jieba.analyse costs more)."""
+    idf: dict[str, float] = {}
+    with (resources.files("jieba") / "analyse" / "idf.txt").open(encoding="utf-8") as f:
+        for line in f:
+            word, _, value = line.rstrip("\n").rpartition(" ")
+            if word:
+                idf[word] = float(value)
+    values = sorted(idf.values())
+    return idf, values[len(values) // 2]
 
 
 def split_clauses(text: str, min_chars: int = 2) -> list[str]:
