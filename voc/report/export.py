@@ -357,8 +357,7 @@ class Sheet:
     header: list[str]
     rows: Iterable
     formats: dict[int, str] = field(default_factory=dict)  # column index → Excel number format
-    freeze: str = "A2"
-    note: str | None = None  # a line above the table (e.g. why it is empty)
+    freeze: str = "A2"  # "" for no frozen header and no autofilter
 
 
 def _frame_sheet(key: str, title: str, df: pd.DataFrame, columns: dict[str, str] | None = None,
@@ -466,14 +465,12 @@ class _XlsxWriter:
 
     def __init__(self):
         from openpyxl import Workbook
-        from openpyxl.styles import Alignment, Font, PatternFill
+        from openpyxl.styles import Font, PatternFill
 
         self.wb = Workbook(write_only=True)
         self.stats = CellStats()
         self.header_font = Font(bold=True, color="FFFFFF")
         self.header_fill = PatternFill("solid", fgColor="1F3A5F")
-        self.note_font = Font(italic=True, color="7B8794")
-        self.wrap = Alignment(vertical="top")
         self.rows: dict[str, int] = {}
 
     def _cell(self, ws, value, fmt: str | None = None):
@@ -509,7 +506,8 @@ class _XlsxWriter:
             ws.freeze_panes = sheet.freeze
         head = []
         for h in sheet.header:
-            c = WriteOnlyCell(ws, value=h)
+            c = WriteOnlyCell(ws, value=safe_text(str(h), self.stats))
+            c.data_type = "s"  # a header is text, whatever it starts with
             c.font, c.fill = self.header_font, self.header_fill
             head.append(c)
         ws.append(head)
@@ -525,7 +523,7 @@ class _XlsxWriter:
         for i, h in enumerate(sheet.header):
             w = max([_display_width(h)] + [_display_width(_plain(r[i])) for r in sample
                                            if i < len(r) and _plain(r[i]) is not None])
-            widths.append(min(max(w + 2, 8), 80 if "text" in h else 48))
+            widths.append(min(max(w + 3, 8), 80 if "text" in h else 48))
         ncol, total, part, n = len(sheet.header), 0, 0, EXCEL_MAX_ROWS
 
         def all_rows():
@@ -622,7 +620,7 @@ def write_csvs(run: Run, out_dir: str | Path) -> tuple[list[Path], CellStats]:
         try:
             with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
                 w = csv.writer(f)
-                w.writerow(sheet.header)
+                w.writerow([csv_value(h, stats) for h in sheet.header])
                 for r in sheet.rows:
                     w.writerow([csv_value(v, stats) for v in r])
             os.replace(tmp, path)
