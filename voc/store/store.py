@@ -40,12 +40,17 @@ MENTIONS_SCHEMA = pa.schema([
 
 def explode_mentions(batch: pd.DataFrame, taxonomies: list[str]) -> pd.DataFrame:
     """One row per comment × taxonomy category from the ``<name>_mentions`` columns."""
-    rows = []
+    fields = MENTIONS_SCHEMA.names[2:]
+    cols: dict[str, list] = {name: [] for name in MENTIONS_SCHEMA.names}
+    ids = batch["id"].tolist()
     for tax in taxonomies:
-        for cid, ms in zip(batch["id"], batch[f"{tax}_mentions"]):
+        for cid, ms in zip(ids, batch[f"{tax}_mentions"].tolist()):
             for m in ms:
-                rows.append({"comment_id": cid, "taxonomy": tax, **m})
-    return pd.DataFrame(rows, columns=MENTIONS_SCHEMA.names)
+                cols["comment_id"].append(cid)
+                cols["taxonomy"].append(tax)
+                for f in fields:
+                    cols[f].append(m.get(f))
+    return pd.DataFrame(cols, columns=MENTIONS_SCHEMA.names)
 
 
 class PartWriter:
