@@ -63,7 +63,7 @@ def build_analysis(store: str | Path, parquet_dir: str | Path | None = None, tre
     resamples for its intervals, the others without; see :mod:`voc.analyze.drivers`) and ``segment_scores``
     (NPS, CSAT, CES, rating with 95% intervals overall, per channel and per segment value).
     """
-    from voc.analyze.driverstore import SCORES, drivers_tables, run_scales
+    from voc.analyze.driverstore import drivers_tables, run_scales
     from voc.analyze.trends import alerts, theme_trends
 
     con = duckdb.connect(str(store))
@@ -79,14 +79,8 @@ def build_analysis(store: str | Path, parquet_dir: str | Path | None = None, tre
         tables["alerts"] = alerts(con, tables["theme_trends"], trend_period)
         frame, groupings = score_frame(con)
         tables["segment_scores"] = segment_scores(frame, groupings, scales)
-        present = [s for s in ("nps", "csat", "rating", "ces") if s in frame and frame[s].notna().sum() >= 30]
-        d_parts, t_parts = [], []
-        for i, outcome in enumerate(present or SCORES[:1]):
-            d, t = drivers_tables(con, scales, (outcome,), n_boot=driver_boot if i == 0 else 0)
-            d_parts.append(d)
-            t_parts.append(t)
-        tables["drivers"] = pd.concat(d_parts, ignore_index=True)
-        tables["driver_themes"] = pd.concat(t_parts, ignore_index=True)
+        tables["drivers"], tables["driver_themes"] = drivers_tables(
+            con, scales, ("nps", "csat", "rating", "ces"), n_boot=driver_boot, boot_first_only=True)
         for name, df in tables.items():
             con.register("_df", df)
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _df")

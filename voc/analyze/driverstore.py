@@ -153,20 +153,22 @@ def run_drivers(run_dir: str | Path, outcome: str = "nps", by: str | None = None
 
 
 def drivers_tables(con: duckdb.DuckDBPyConnection, scales: dict | None = None, outcomes=SCORES,
-                   n_boot: int = 100, seed: int = 0, min_rows: int = 30) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``drivers`` and ``driver_themes`` tables of a store: every score outcome with at least
-    ``min_rows`` values, per taxonomy, over all usable comments (ranked by Shapley value).
+                   n_boot: int = 100, seed: int = 0, min_rows: int = 30,
+                   boot_first_only: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``drivers`` and ``driver_themes`` tables of a store: every score outcome of ``outcomes`` with at
+    least ``min_rows`` values, per taxonomy, over all usable comments (ranked by Shapley value).
+
+    ``boot_first_only``: bootstrap intervals for the first analysed outcome only (the others get none).
     """
     scales = scales or {}
     frame, features = load_driver_frame(con)
     d_parts, t_parts = [], []
-    for outcome in outcomes:
-        if outcome not in frame.columns or frame[outcome].notna().sum() < min_rows:
-            continue
+    present = [o for o in outcomes if o in frame.columns and frame[o].notna().sum() >= min_rows]
+    for i, outcome in enumerate(present):
         for tax, feats in features.items():
             try:
-                r = driver_analysis(frame, outcome, feats, scale=scales.get(outcome), n_boot=n_boot, seed=seed,
-                                    min_rows=min_rows)
+                r = driver_analysis(frame, outcome, feats, scale=scales.get(outcome), seed=seed, min_rows=min_rows,
+                                    n_boot=n_boot if i == 0 or not boot_first_only else 0)
             except InputError:
                 continue
             meta = {"outcome": outcome, "kind": r.info["kind"], "taxonomy_set": tax, "n": r.info["n"],
