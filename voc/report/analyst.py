@@ -85,10 +85,13 @@ def _ipm_chart(t: pd.DataFrame, tax: Taxonomy | None, title: str) -> str:
     if t.empty:
         return ""
     fig = go.Figure()
+    # Alternate labels above and below along the x axis so neighbouring bubbles do not print on each other.
+    order = t["net_sentiment"].rank(method="first").astype(int)
+    t = t.assign(pos=["top center" if o % 2 else "bottom center" for o in order])
     for quad, q in t.groupby("quadrant", sort=False):
         fig.add_scatter(
             x=q["net_sentiment"], y=q["importance"], mode="markers+text", name=quad,
-            text=[short(tax, k) for k in q["category"]], textposition="top center",
+            text=[short(tax, k) for k in q["category"]], textposition=q["pos"].tolist(),
             marker=dict(size=(q["volume"] / max(t["volume"].max(), 1)) ** 0.5 * 42 + 8,
                         color=QUAD_COLORS.get(quad, "#1f3a5f"), opacity=0.75, line=dict(width=1, color="#fff")),
             customdata=q[["volume", "mentioners_metric"]].to_numpy(),
