@@ -186,3 +186,8 @@ def test_cli_errors(base, tmp_path):
     assert r.exit_code == 2 and "unknown transformer setting" in flat(r)
     r = CliRunner().invoke(app, common[:4] + ["bert"] + common[5:] + ["--base-model", str(base)])
     assert r.exit_code == 2 and "unknown backend" in flat(r)
+
+
+def test_encoder_checkpoint_is_not_a_classifier(base):
+    with pytest.raises(ModelError, match="pretrained encoder"):
+        load_transformer(base, {"format": "hf", "task": "encoder", "backend": "transformer"})

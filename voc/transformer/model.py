@@ -179,6 +179,9 @@ def load_transformer(folder, meta: dict | None = None, quantize: bool | None = N
     if meta is None:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     name = meta.get("estimator", "")
+    if not name and meta.get("task") == "encoder":
+        raise ModelError(f"model {folder} is a pretrained encoder, not a classifier; fine-tune it with "
+                         f"'voc train --backend transformer --base-model {folder}'")
     if name not in ESTIMATORS:
         raise ModelError(f"model {folder} names estimator {name!r}, which voc does not load")
     if not (folder / HF_WEIGHTS).is_file():
