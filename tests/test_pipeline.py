@@ -95,6 +95,32 @@ def test_parallel_run_matches_serial(csv_utf8, tmp_path):
     pd.testing.assert_frame_equal(ca, cb)
 
 
+def test_worker_failure_propagates_and_does_not_hang(csv_utf8, tmp_path, monkeypatch):
+    import voc.pipeline as pl
+
+    real = pl.Processor.process_to_parts
+
+    def fail_on_second(self, index, raw, parts_dir):
+        if index == 1:
+            raise RuntimeError("boom in a worker")
+        return real(self, index, raw, parts_dir)
+
+    monkeypatch.setattr(pl.Processor, "process_to_parts", fail_on_second)  # forked workers inherit it
+    with pytest.raises(RuntimeError, match="boom in a worker"):
+        run_pipeline(load_config(data=pipeline_data(csv_utf8, tmp_path / "x", workers=2)))
+    assert not (tmp_path / "x" / "_parts").exists()
+
+
+@pytest.mark.slow
+def test_spawned_workers_match_serial(csv_utf8, tmp_path, monkeypatch):
+    monkeypatch.setenv("VOC_MP_START", "spawn")  # the start method outside Linux: workers load the models
+    a = run_pipeline(load_config(data=pipeline_data(csv_utf8, tmp_path / "a")))
+    b = run_pipeline(load_config(data=pipeline_data(csv_utf8, tmp_path / "b", workers=2)))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "comments.parquet"),
+                                  pd.read_parquet(tmp_path / "b" / "comments.parquet"))
+    assert a.written == b.written
+
+
 def test_demo_sample_end_to_end(tmp_path):
     res = run_pipeline(load_config(ROOT / "pipelines" / "demo.yaml", [f"output.dir={tmp_path / 'demo'}"]))
     assert res.balanced

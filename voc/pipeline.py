@@ -13,8 +13,9 @@ import multiprocessing as mp
 import os
 import shutil
 import sys
-import threading
 import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,7 +27,7 @@ from voc.classify.sentiment import SentimentStage, load_sentiment_model
 from voc.config import PipelineConfig, dump_config
 from voc.errors import ConfigError
 from voc.io.mapping import check_columns, map_columns, segment_columns
-from voc.io.readers import Rejected, open_reader
+from voc.io.readers import ROW, Rejected, open_reader
 from voc.store.store import STORE_NAME, PartWriter, QuarantineWriter, RunStore, explode_mentions
 from voc.taxonomy.model import load_taxonomy
 from voc.taxonomy.stage import CategoryStage, load_mapper
@@ -69,6 +70,17 @@ class Processor:
             SentimentStage(load_sentiment_model(cfg.sentiment.model)),
             *[CategoryStage(n, m) for n, m in zip(self.tax_names, mappers)],
         ]
+
+    def warm_up(self) -> None:
+        """Run every stage once on a small batch, so lazily built tables (IDF, converters, indexes) are
+        built here, once, and inherited by forked workers instead of being rebuilt in each."""
+        cm = self.cfg.input.columns
+        raw = pd.DataFrame({ROW: [1, 2]})
+        for col in {c for c in (cm.id, cm.date, cm.channel, cm.source, cm.nps, cm.csat, cm.rating, cm.ces,
+                                *cm.segments.values()) if c}:
+            raw[col] = ""
+        raw[cm.text] = ["房間很乾淨，服務很好，但是送餐太慢了😊", "默认好评"]
+        self(map_columns(raw, self.cfg.input)[0])
 
     def __call__(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[Rejected]]:
         """Process a mapped batch; returns comments, mentions and rows emptied by cleaning."""
@@ -167,31 +179,25 @@ class PipelineRun:
         parts = out / "_parts"
         shutil.rmtree(parts, ignore_errors=True)
         parts.mkdir()
-        # Chunks in flight are bounded, so memory stays flat whatever the input size (Pool.imap alone
-        # would read the whole file ahead of the workers).
-        slots, stop = threading.Semaphore(2 * self.workers + 1), threading.Event()
 
         def jobs():
             for i, chunk in enumerate(reader):
                 res.rows_in += len(chunk.frame) + len(chunk.rejected)
                 quarantine.write(chunk.rejected)
                 if len(chunk.frame):
-                    while not slots.acquire(timeout=0.2):
-                        if stop.is_set():  # a worker failed: end the feed so the pool can shut down
-                            return
                     yield i, chunk.frame, str(parts)
 
-        def consume(results):
-            for written, rejected, warns in results:
-                slots.release()
-                quarantine.write(rejected)
-                res.written += written
-                for k, v in warns.items():
-                    res.warnings[k] = res.warnings.get(k, 0) + v
-                if progress:
-                    progress(reader.done, reader.total)
+        def consume(result: tuple[int, list[Rejected], dict[str, int]]) -> None:
+            written, rejected, warns = result
+            quarantine.write(rejected)
+            res.written += written
+            for k, v in warns.items():
+                res.warnings[k] = res.warnings.get(k, 0) + v
+            if progress:
+                progress(reader.done, reader.total)
 
         store = None
+        self.processor.warm_up()
         # The loaded models are millions of long-lived objects: freezing them keeps the cyclic garbage
         # collector from re-scanning them on every collection (about a fifth of the stage time), and
         # forked workers then share their memory pages instead of copying them.
@@ -199,19 +205,30 @@ class PipelineRun:
         gc.freeze()
         try:
             if self.workers <= 1:
-                consume(self.processor.process_to_parts(*job) for job in jobs())
+                for job in jobs():
+                    consume(self.processor.process_to_parts(*job))
             else:
                 method = _start_method()
-                ctx = mp.get_context(method)
                 if method == "fork":
                     _WORKER, init, args = self.processor, None, ()
                 else:
                     init, args = _init_worker, (cfg.model_dump_json(),)
-                with ctx.Pool(self.workers, initializer=init, initargs=args) as pool:
+                # Results are taken in input order with a bounded number of chunks in flight, so memory
+                # stays flat whatever the input size.
+                with ProcessPoolExecutor(self.workers, mp.get_context(method), init, args) as pool:
                     try:
-                        consume(pool.imap(_work, jobs(), chunksize=1))
+                        pool.submit(int).result()  # start (fork) the workers before the reader starts threads
+                        pending: deque = deque()
+                        for job in jobs():
+                            pending.append(pool.submit(_work, job))
+                            if len(pending) > 2 * self.workers:
+                                consume(pending.popleft().result())
+                        while pending:
+                            consume(pending.popleft().result())
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
                     finally:
-                        stop.set()  # before the pool's shutdown joins the feeding thread
                         _WORKER = None
             gc.unfreeze()
             res.timings["process"] = round(time.perf_counter() - t0, 3)
