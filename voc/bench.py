@@ -93,7 +93,7 @@ def run_bench(n: int = 50_000, pipeline: Path | None = None, workers: int = 0, s
         tmp.mkdir(parents=True, exist_ok=True)
         dump = make_dump(cfg, n, tmp / "dump.csv")
         size_mb = dump.stat().st_size / 1e6
-        run_cfg = load_config(pipeline or DEMO, [f"input.path={dump}", "input.chunk_size=5000",
+        run_cfg = load_config(pipeline or DEMO, [f"input.path={dump}", "input.chunk_size=2000",
                                                  f"output.dir={tmp / 'run'}", "output.report=false",
                                                  f"workers={workers}"])
         t = time.perf_counter()

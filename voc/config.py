@@ -58,7 +58,7 @@ class InputConfig(_Strict):
     format: Literal["auto", "csv", "tsv", "xlsx", "jsonl", "parquet"] = "auto"
     encoding: str = "auto"
     sheet: str | int | None = None
-    chunk_size: int = Field(5000, ge=1)
+    chunk_size: int = Field(2000, ge=1)
     columns: ColumnMap
     nps_scale: tuple[int, int] = (0, 10)
     csat_scale: tuple[int, int] = (1, 5)
