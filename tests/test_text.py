@@ -40,6 +40,17 @@ def test_pii_masked_before_anything_is_stored():
     assert "[手机号]" in c.text and "[邮箱]" in c.text and c.pii == ["email", "phone"]
 
 
+def test_control_characters_are_dropped():
+    assert TextCleaner().clean("服务\x07很好\u200b，\x00谢谢\ufeff").text == "服务很好,谢谢"  # NFKC makes the comma ASCII
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60))
+def test_no_control_characters_survive(text):
+    out = TextCleaner().clean(text).text
+    assert not any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in out)
+
+
 def test_t2s():
     assert to_simplified("價格實惠，物流很快") == "价格实惠,物流很快".replace(",", "，")
 

@@ -36,6 +36,7 @@ EMOJI_POLARITY = {
 _EMOJI_GATE = re.compile("[\U0001F000-\U0001FAFF\u2190-\u21FF\u2300-\u23FF\u2600-\u27BF\u2B00-\u2BFF\u3030\u303D"
                          "\u3297\u3299\uFE0F\u200D\u20E3\u00A9\u00AE\u203C\u2049\u2122\u2139\u24C2\u25AA-\u25FE\u2934\u2935]")
 _WS_RE = re.compile(r"\s+")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff]")  # invisible, not white space
 _PUNCT = "[,.!?;:，。！？；：、]"
 _PUNCT_WS_RE = re.compile(rf"\s+(?={_PUNCT})|(?<={_PUNCT})\s+")  # white space next to punctuation
 
@@ -118,6 +119,7 @@ class TextCleaner:
         c = self.config
         if c.nfkc:
             text = unicodedata.normalize("NFKC", text)
+        text = _CONTROL_RE.sub("", text)
         text, pii = mask_pii(text, c.mask_phone, c.mask_id_card, c.mask_email, c.mask_bank_card)
         if c.t2s:
             text = to_simplified(text)
