@@ -321,3 +321,16 @@ def test_frequency_weights_equal_repeated_rows():
     got = _ols(Xu, yu, w.astype(float), 0.95)
     np.testing.assert_allclose(got["coef"], ref.params[1:], atol=1e-10)
     np.testing.assert_allclose(got["coef_ci_low"], np.asarray(ref.conf_int())[1:, 0], atol=1e-8)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 6), st.booleans(), st.integers(0, 10_000))
+def test_unique_rows_matches_numpy(n, p, fractional, seed):
+    from voc.analyze.drivers import _unique_rows
+
+    rng = np.random.default_rng(seed)
+    M = (rng.random((n, p)) < 0.4).astype(float)
+    M[:, -1] = rng.integers(0, 11, n) + (rng.random(n).round(1) if fractional else 0)
+    want_rows, want_counts = np.unique(M, axis=0, return_counts=True)
+    rows, counts = _unique_rows(M)
+    assert np.array_equal(rows, want_rows) and np.array_equal(counts, want_counts)

@@ -262,7 +262,7 @@ def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: s
     if n < min_rows:
         raise InputError(f"only {n} rows have a value for outcome {outcome!r}; driver analysis needs at least "
                          f"{min_rows}")
-    if np.unique(y).size < 2:
+    if len(y) == 0 or np.min(y) == np.max(y):
         raise InputError(f"outcome {outcome!r} has a single value in all {n} rows, so nothing can drive it")
     X_all = df.loc[keep, list(features)].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(dtype=float)
     counts = (X_all != 0).sum(axis=0)
@@ -274,7 +274,7 @@ def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: s
     p = int(ok.sum())
     # Identical rows (driver pattern and outcome) are collapsed into one with a frequency weight: every
     # method below is exact under frequency weights, and the work then scales with the distinct patterns.
-    uniq, w = np.unique(np.column_stack([X_all[:, ok], y]), axis=0, return_counts=True)
+    uniq, w = _unique_rows(np.column_stack([X_all[:, ok], y]))
     X, yu, w = uniq[:, :p], uniq[:, p], w.astype(float)
 
     res: dict[str, np.ndarray] = {}
@@ -341,7 +341,7 @@ def _logistic(X: np.ndarray, t: np.ndarray, w: np.ndarray, ci: float, info: dict
         return {k: nan for k in ("logit_coef", "odds_ratio", "or_ci_low", "or_ci_high", "p_value", "logit_importance")}
     f = fit_logit(X, t, ci, w)
     b = f["params"][1:]
-    sep = [j for j in range(p) if np.unique(t[X[:, j] != 0]).size < 2]
+    sep = [j for j in range(p) if _constant(t[X[:, j] != 0])]
     info["logistic_model"] = ("statsmodels GLM binomial with a log-F(1,1) prior per driver (Greenland & "
                               "Mansournia 2015), so odds ratios stay finite under separation")
     if sep:
@@ -393,6 +393,23 @@ def _impact_defs(out: Outcome) -> list[str]:
     return [IMPACT_DEFINITIONS["mean_removed" if out.continuous else "rate_removed"]]
 
 
+def _unique_rows(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(M, axis=0, return_counts=True)``, tens of times faster: rows are compared as raw bytes
+    (as int8 when that is exact, as it is for indicators and 0-10 scores), then the few distinct rows
+    are put in the same lexicographic order."""
+    small = M.astype(np.int8)
+    X = np.ascontiguousarray(small if np.array_equal(small, M) else M)
+    _, idx, counts = np.unique(X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel(),
+                               return_index=True, return_counts=True)
+    order = np.lexsort(M[idx].T[::-1])
+    return M[idx][order], counts[order]
+
+
+def _constant(a: np.ndarray) -> bool:
+    """True when ``a`` has fewer than two distinct values (without sorting it)."""
+    return len(a) == 0 or a.min() == a.max()
+
+
 def _bootstrap(X, y, w, out: Outcome, lowers, methods, n_boot, seed, ci, with_shapley) -> dict:
     """Percentile intervals from resampling the rows: multinomial counts over the distinct patterns."""
     rng = np.random.default_rng(seed)
@@ -406,7 +423,7 @@ def _bootstrap(X, y, w, out: Outcome, lowers, methods, n_boot, seed, ci, with_sh
         for wb in W:
             sel = wb > 0
             Xb, yb, wb = X[sel], y[sel], wb[sel]
-            if np.unique(yb).size < 2:
+            if _constant(yb):
                 continue
             if "relative_weights" in methods:
                 rw, r2 = (relative_weights if out.continuous else logistic_relative_weights)(Xb, yb, wb)
