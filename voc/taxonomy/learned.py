@@ -297,9 +297,10 @@ class CategoryModel(BaseEstimator):
             if ev is None:
                 ev = self._evidence_ngram(b.flat[c], k)
             out[d].append(Mention(names[k], pol[i], ev, c - int(doc_first[d])))
-        if self._context:
-            apply = self._context.apply
-            out = [apply(ms, cl) if ms else ms for ms, cl in zip(out, clauses)]
+        if self._context:  # only comments with a category that a context rule re-attributes
+            rule_cats = [k for k, name in enumerate(names) if name in self._context.categories]
+            for d in np.unique(pairs[np.isin(pairs[:, 1], rule_cats), 0]).tolist():
+                out[d] = self._context.apply(out[d], clauses[d])
         return out
 
     def map_clauses(self, clauses: list[str], polarities: list[float]) -> list[Mention]:
