@@ -187,8 +187,10 @@ class PipelineRun:
                 if len(chunk.frame):
                     yield i, chunk.frame, str(parts)
 
-        def consume(result: tuple[int, list[Rejected], dict[str, int]]) -> None:
+        def consume(index: int, result: tuple[int, list[Rejected], dict[str, int]]) -> None:
             written, rejected, warns = result
+            if written:
+                store.load_part(parts, index)
             quarantine.write(rejected)
             res.written += written
             for k, v in warns.items():
@@ -205,8 +207,9 @@ class PipelineRun:
         gc.freeze()
         try:
             if self.workers <= 1:
+                store = RunStore(out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
                 for job in jobs():
-                    consume(self.processor.process_to_parts(*job))
+                    consume(job[0], self.processor.process_to_parts(*job))
             else:
                 method = _start_method()
                 if method == "fork":
@@ -217,14 +220,17 @@ class PipelineRun:
                 # stays flat whatever the input size.
                 with ProcessPoolExecutor(self.workers, mp.get_context(method), init, args) as pool:
                     try:
-                        pool.submit(int).result()  # start (fork) the workers before the reader starts threads
+                        pool.submit(int).result()  # fork the workers before the reader or DuckDB start threads
+                        store = RunStore(out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
                         pending: deque = deque()
                         for job in jobs():
-                            pending.append(pool.submit(_work, job))
+                            pending.append((job[0], pool.submit(_work, job)))
                             if len(pending) > 2 * self.workers:
-                                consume(pending.popleft().result())
+                                index, future = pending.popleft()
+                                consume(index, future.result())
                         while pending:
-                            consume(pending.popleft().result())
+                            index, future = pending.popleft()
+                            consume(index, future.result())
                     except BaseException:
                         pool.shutdown(wait=True, cancel_futures=True)
                         raise
@@ -232,8 +238,6 @@ class PipelineRun:
                         _WORKER = None
             gc.unfreeze()
             res.timings["process"] = round(time.perf_counter() - t0, 3)
-            store = RunStore(out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
-            store.load_parts(parts)
             if progress:
                 progress(reader.total, reader.total)
             if cfg.output.parquet:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import duckdb
@@ -80,10 +81,23 @@ class RunStore:
         self.schema = comments_schema(segments, taxonomies)
         self.con = duckdb.connect(str(self.path))
         self.con.execute("SET preserve_insertion_order=true")
+        self.con.execute("SET threads=1")  # parts arrive while the workers use every core
         empty_c = self.schema.empty_table()  # noqa: F841 (read by DuckDB)
         empty_m = MENTIONS_SCHEMA.empty_table()  # noqa: F841
         self.con.execute("CREATE TABLE comments AS SELECT * FROM empty_c")
         self.con.execute("CREATE TABLE mentions AS SELECT * FROM empty_m")
+
+    def load_part(self, parts_dir: Path, index: int) -> None:
+        """Insert part ``index`` (as written by :class:`PartWriter`) and delete its files.
+
+        The pipeline calls it as each part arrives, in input order, so the store fills while the
+        workers are still busy.
+        """
+        for table in ("comments", "mentions"):
+            f = Path(parts_dir) / f"{table}-{index:07d}.parquet"
+            if f.is_file():
+                self.con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet(?)", [f.as_posix()])
+                f.unlink()
 
     def load_parts(self, parts_dir: Path) -> None:
         """Insert every part of ``parts_dir`` (sorted by batch number) into the tables."""
@@ -95,6 +109,7 @@ class RunStore:
 
     def export_parquet(self, out_dir: Path) -> list[Path]:
         """Write ``comments.parquet`` and ``mentions.parquet`` next to the store."""
+        self.con.execute(f"SET threads={os.cpu_count() or 1}")
         paths = []
         for table in ("comments", "mentions"):
             p = Path(out_dir) / f"{table}.parquet"
