@@ -64,3 +64,17 @@ def test_parse_override_values():
     assert parse_override("a.b=1.5") == (["a", "b"], 1.5)
     assert parse_override("a=上海") == (["a"], "上海")
     assert apply_overrides({"a": {"b": 1}}, ["a.c=[1, 2]"]) == {"a": {"b": 1, "c": [1, 2]}}
+
+
+def test_analysis_section_validates(tmp_path):
+    from voc.config import load_config
+
+    data = {"input": {"path": "x.csv", "columns": {"text": "t"}}}
+    cfg = load_config(data=data, overrides=["analysis.trend_period=week", "analysis.driver_boot=0"])
+    assert cfg.analysis.trend_period == "week" and cfg.analysis.driver_boot == 0
+    import pytest
+
+    from voc.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="analysis.trend_period"):
+        load_config(data=data, overrides=["analysis.trend_period=day"])

@@ -118,6 +118,13 @@ class OutputConfig(_Strict):
     overwrite: bool = True
 
 
+class AnalysisConfig(_Strict):
+    """Settings of the analysis tables (trends, alerts, drivers)."""
+
+    trend_period: Literal["month", "week"] = "month"
+    driver_boot: int = Field(100, ge=0, description="bootstrap resamples for the stored drivers' intervals")
+
+
 class PipelineConfig(_Strict):
     """One validated configuration for one run."""
 
@@ -130,6 +137,7 @@ class PipelineConfig(_Strict):
         default_factory=lambda: [TaxonomyRef(name="rater"), TaxonomyRef(name="touchpoint")]
     )
     output: OutputConfig = Field(default_factory=OutputConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     workers: int = Field(0, ge=0, description="processes; 0 = one per core")
 
 

@@ -250,7 +250,8 @@ class PipelineRun:
             shutil.rmtree(parts, ignore_errors=True)
         t1 = time.perf_counter()
         res.timings["store"] = round(t1 - t0 - res.timings.get("process", 0.0), 3)
-        build_analysis(out / STORE_NAME, out if cfg.output.parquet else None)
+        build_analysis(out / STORE_NAME, out if cfg.output.parquet else None, cfg.analysis.trend_period,
+                       cfg.analysis.driver_boot)
         res.timings["analysis"] = round(time.perf_counter() - t1, 3)
         if cfg.output.report:
             from voc.report.html import write_report
