@@ -22,12 +22,16 @@ NEGATOR_CHARS = frozenset("不没无未别非")
 # Opinion words that the bundled sentiment lexicon scores as neutral but that judge a service or price.
 SUPPLEMENT_POSITIVE = ("合理", "公道", "很稳", "挺稳", "开得稳", "开车稳", "麻利", "利索", "清楚", "满格", "够用",
                        "准确", "省事", "仔细", "按时", "快捷", "秒到", "秒回", "清爽", "简洁", "客气", "健谈", "诚恳",
-                       "敬业", "严实", "脆甜")
+                       "敬业", "严实", "脆甜", "可以", "也快", "送得快", "到得快", "来得快", "真快", "超快", "够快",
+                       "还是热的", "热乎", "很准", "分量足", "量足", "挺足", "入味", "够味", "下饭", "还点", "再来")
 SUPPLEMENT_NEGATIVE = ("偏高", "偏小", "偏大", "偏咸", "偏少", "繁琐", "不准", "断网", "推销", "很猛", "太猛", "死板",
                        "冷淡", "难找", "费劲", "少得可怜", "吃不饱", "没到账", "没人来", "没结果", "不回", "超时",
                        "磨蹭", "绕路", "多扣", "嚣张", "难听", "推来推去", "变形", "腥", "待发货", "转不到", "打不进")
+# Mild words keep a clause neutral (还可以 is not 可以): matched first, they stop the supplement.
+SUPPLEMENT_NEUTRAL = ("还可以", "也还可以", "还行", "尚可", "一般", "凑合", "马马虎虎", "中规中矩", "过得去")
 SUPPLEMENT_SCORE = 0.5
-_SUPPLEMENT = {w: SUPPLEMENT_SCORE for w in SUPPLEMENT_POSITIVE} | {w: -SUPPLEMENT_SCORE for w in SUPPLEMENT_NEGATIVE}
+_SUPPLEMENT = ({w: SUPPLEMENT_SCORE for w in SUPPLEMENT_POSITIVE} | {w: -SUPPLEMENT_SCORE for w in SUPPLEMENT_NEGATIVE}
+               | {w: 0.0 for w in SUPPLEMENT_NEUTRAL})
 SUPPLEMENT_RE = re.compile("|".join(sorted(map(re.escape, _SUPPLEMENT), key=len, reverse=True)))
 
 
@@ -47,6 +51,8 @@ def supplement_score(clause: str, score: float, band: float = 0.15) -> float:
     if m is None:
         return score
     s = _SUPPLEMENT[m.group()]
+    if s == 0.0:
+        return score
     return -s if (not starts_negated(m.group()) and negated(clause, m.start())) else s
 
 
@@ -63,6 +69,8 @@ def supplement_flat(big: str, clause_of: np.ndarray, clause_start: np.ndarray, s
         if abs(out[c]) > band:
             continue
         s = _SUPPLEMENT[m.group()]
+        if s == 0.0:
+            continue
         start = m.start()
         local = big[int(clause_start[c]):start]
         out[c] = -s if (not starts_negated(m.group()) and negated(local, len(local))) else s

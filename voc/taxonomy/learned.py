@@ -19,6 +19,9 @@ How it decides, per comment and category:
    the comment's sentiment) gives each found category its polarity. Categories found without rule
    evidence are attributed to the clause the text models score highest.
 
+Rule evidence is computed by :mod:`voc.taxonomy.evidence` (with the context handling of
+:mod:`voc.taxonomy.context`), character n-grams by :mod:`voc.taxonomy.ngrams`.
+
 The mapper offers what :class:`~voc.taxonomy.stage.CategoryStage` needs (``map_clauses``, ``map_batch``,
 ``taxonomy_``) and the scikit-learn contract (``fit`` returns self, ``classes_``, ``predict_proba``).
 It persists with skops: only numpy arrays and plain Python values are saved; the Aho-Corasick automaton,
