@@ -280,3 +280,21 @@ def test_trained_models_beat_rules_on_held_out(taxonomy):
     assert m["micro_f1"] >= r["micro_f1"] - 0.005 and m["macro_f1"] >= r["macro_f1"] - 0.005
     assert m["polarity_accuracy"] > r["polarity_accuracy"] + 0.03
     assert m["strict_micro_f1"] > r["strict_micro_f1"] + 0.03
+
+
+# --------------------------------------------------------------------------- shipped models on the committed check file
+
+
+@pytest.mark.parametrize("taxonomy", ["rater", "touchpoint"])
+def test_shipped_models_on_out_of_domain_check_file(taxonomy):
+    """The shipped mappers on comments written for voc in other domains (models/labels/ood_check.csv)."""
+    from voc.classify.registry import load_model
+
+    df = load_gold(ROOT / "models" / "labels" / "ood_check.csv", (taxonomy,))
+    prep = prepare(df["text"].tolist())
+    model = load_model(str(ROOT / "models" / f"{taxonomy}-tfidf"))
+    res_m = evaluate_mapper(model, df, taxonomy, prepared=prep)
+    res_r = evaluate_mapper(RuleMapper(taxonomy).fit(), df, taxonomy, prepared=prep)
+    assert res_m["micro_f1"] >= 0.8 and res_m["macro_f1"] >= 0.8
+    assert res_m["polarity_accuracy"] >= res_r["polarity_accuracy"]
+    assert res_m["micro_f1"] >= res_r["micro_f1"] - 0.01
