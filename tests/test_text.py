@@ -127,3 +127,24 @@ def test_emoji_gate_covers_every_emoji():
     from voc.text.normalize import _EMOJI_GATE
 
     assert [e for e in emoji.EMOJI_DATA if not _EMOJI_GATE.search(e)] == []
+
+
+def test_phrase_at_the_very_end_is_found():
+    from voc.text.matcher import PhraseMatcher
+
+    m = PhraseMatcher({"床": 1, "大床房": 2})  # a longer phrase could still follow 大床
+    assert list(m.finditer("商务大床")) == [(3, "床", 1)]
+    assert list(m.finditer("商务大床房")) == [(2, "大床房", 2)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("大床房好不干净")), max_size=20))
+def test_matches_are_real_and_do_not_overlap(text):
+    from voc.text.matcher import PhraseMatcher
+
+    phrases = {"床": 1, "大床房": 2, "干净": 3, "不干净": 4, "好": 5}
+    found = list(PhraseMatcher(phrases).finditer(text))
+    assert all(text[s:s + len(p)] == p and phrases[p] == v for s, p, v in found)
+    assert all(a[0] + len(a[1]) <= b[0] for a, b in zip(found, found[1:]))
+    if text.endswith("干净") and not text.endswith("不干净"):
+        assert found and found[-1][1] == "干净"

@@ -41,7 +41,9 @@ class PhraseMatcher:
         """Yield ``(start, phrase, payload)`` for each match."""
         if self.empty or not text:
             return
-        for end, (n, phrase, payload) in self._auto.iter_long(text):
+        # The sentinel works around iter_long dropping a match that ends the text while a longer
+        # phrase is still possible (大床 with 大床房 in the automaton); no phrase holds it.
+        for end, (n, phrase, payload) in self._auto.iter_long(text + "\x00"):
             yield end - n + 1, phrase, payload
 
     def __len__(self) -> int:
