@@ -47,19 +47,28 @@ class CategoryStage(Stage):
             return self.mapper.map_batch(clauses, scores)
         return [self.mapper.map_clauses(c, s) for c, s in zip(clauses, scores)]
 
-    def _mention(self, m, clauses: list[str]) -> dict:
-        clause = clauses[m.clause] if clauses else ""
-        term = m.evidence.split("|")[0]
-        return {"category": m.category, "stage": self.stage_of.get(m.category), "polarity": m.polarity,
-                "evidence": m.evidence, "phrase": self.opinions.phrase(clause, term) if term else "",
-                "clause": clause}
+    def _mentions(self, found: list, clauses: list[str]) -> list[dict]:
+        """Mention records of one comment; each clause's opinion words are found once."""
+        spans: dict[int, list] = {}
+        out = []
+        for m in found:
+            clause = clauses[m.clause] if clauses else ""
+            term = m.evidence.split("|")[0]
+            phrase = ""
+            if term:
+                if m.clause not in spans:
+                    spans[m.clause] = self.opinions.opinions(clause)
+                phrase = self.opinions.phrase(clause, term, spans[m.clause])
+            out.append({"category": m.category, "stage": self.stage_of.get(m.category), "polarity": m.polarity,
+                        "evidence": m.evidence, "phrase": phrase, "clause": clause})
+        return out
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         out = batch.copy()
         ok = out["quality"].eq("ok").to_numpy() if "quality" in out else [True] * len(out)
-        clauses = [list(c) if keep else [] for c, keep in zip(out["clauses"], ok)]
-        scores = [list(s) if keep else [] for s, keep in zip(out["clause_scores"], ok)]
+        clauses = [list(c) if keep else [] for c, keep in zip(out["clauses"].tolist(), ok)]
+        scores = [list(s) if keep else [] for s, keep in zip(out["clause_scores"].tolist(), ok)]
         found = self._map(clauses, scores)
         out[self.tax_name] = [format_labels(ms) for ms in found]
-        out[f"{self.tax_name}_mentions"] = [[self._mention(m, cl) for m in ms] for ms, cl in zip(found, clauses)]
+        out[f"{self.tax_name}_mentions"] = [self._mentions(ms, cl) for ms, cl in zip(found, clauses)]
         return out
