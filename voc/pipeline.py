@@ -199,6 +199,7 @@ class PipelineRun:
                 progress(reader.done, reader.total)
 
         store = None
+        store_args = (out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
         self.processor.warm_up()
         # The loaded models are millions of long-lived objects: freezing them keeps the cyclic garbage
         # collector from re-scanning them on every collection (about a fifth of the stage time), and
@@ -207,7 +208,7 @@ class PipelineRun:
         gc.freeze()
         try:
             if self.workers <= 1:
-                store = RunStore(out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
+                store = RunStore(*store_args)
                 for job in jobs():
                     consume(job[0], self.processor.process_to_parts(*job))
             else:
@@ -221,7 +222,7 @@ class PipelineRun:
                 with ProcessPoolExecutor(self.workers, mp.get_context(method), init, args) as pool:
                     try:
                         pool.submit(int).result()  # fork the workers before the reader or DuckDB start threads
-                        store = RunStore(out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
+                        store = RunStore(*store_args)
                         pending: deque = deque()
                         for job in jobs():
                             pending.append((job[0], pool.submit(_work, job)))
@@ -236,7 +237,6 @@ class PipelineRun:
                         raise
                     finally:
                         _WORKER = None
-            gc.unfreeze()
             res.timings["process"] = round(time.perf_counter() - t0, 3)
             if progress:
                 progress(reader.total, reader.total)

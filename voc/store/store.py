@@ -99,14 +99,6 @@ class RunStore:
                 self.con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet(?)", [f.as_posix()])
                 f.unlink()
 
-    def load_parts(self, parts_dir: Path) -> None:
-        """Insert every part of ``parts_dir`` (sorted by batch number) into the tables."""
-        for table in ("comments", "mentions"):
-            files = sorted(Path(parts_dir).glob(f"{table}-*.parquet"))
-            if files:
-                self.con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet(?)",
-                                 [[f.as_posix() for f in files]])
-
     def export_parquet(self, out_dir: Path) -> list[Path]:
         """Write ``comments.parquet`` and ``mentions.parquet`` next to the store."""
         self.con.execute(f"SET threads={os.cpu_count() or 1}")
