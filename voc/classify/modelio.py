@@ -24,7 +24,9 @@ def save_model_folder(folder: str | Path, model, meta: dict, config: dict, metri
     metrics : evaluation figures.
     card : the model card body in Markdown.
     """
-    import skops.io as sio
+    from voc.classify.registry import import_skops
+
+    sio = import_skops()
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -73,8 +73,11 @@ def save_model_folder(model: CategoryModel, metrics: dict, config: dict, out_dir
     :func:`voc.classify.registry.load_model` and its mentions compared with the fitted model's;
     returns whether they are identical.
     """
-    import skops.io as sio
     import sklearn
+
+    from voc.classify.registry import import_skops
+
+    sio = import_skops()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
