@@ -35,10 +35,16 @@ def shared_available() -> bool:
     return (shared_dir() / "data").is_dir()
 
 
-def _read_csv(path: str | Path, required: Iterable[str]) -> pd.DataFrame:
+def read_text_csv(path: str | Path, required: Iterable[str],
+                  missing_file: str = "labelled data file {p} does not exist; set VOC_SHARED_DIR to the shared "
+                                      "folder") -> pd.DataFrame:
+    """A UTF-8(-BOM) CSV read as strings, checked for its ``required`` columns (one clear error otherwise).
+
+    ``missing_file`` is the error for an absent file, with ``{p}`` for its path.
+    """
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"labelled data file {p} does not exist; set VOC_SHARED_DIR to the shared folder")
+        raise InputError(missing_file.format(p=p))
     # keep_default_na=False: a review that reads "NA" or "null" stays text.
     df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     missing = [c for c in required if c not in df.columns]
@@ -58,7 +64,7 @@ def load_sentiment_csv(path: str | Path) -> pd.DataFrame:
     Labels are lower-cased; ``0``/``1`` become ``negative``/``positive``.
     Rows with empty text are dropped.
     """
-    df = _read_csv(path, ("text", "label"))
+    df = read_text_csv(path, ("text", "label"))
     df["label"] = _norm_label(df["label"])
     bad = sorted(set(df["label"]) - set(POLARITIES))
     if bad:
@@ -91,7 +97,7 @@ def load_category_file(path: str | Path) -> pd.DataFrame:
 
     Adds ``rater_labels`` and ``touchpoint_labels``: dicts ``{key: polarity}``.
     """
-    df = _read_csv(path, ("id", "text", "sentiment", "rater", "touchpoint"))
+    df = read_text_csv(path, ("id", "text", "sentiment", "rater", "touchpoint"))
     df["sentiment"] = _norm_label(df["sentiment"])
     df["rater_labels"] = df["rater"].map(parse_labels)
     df["touchpoint_labels"] = df["touchpoint"].map(parse_labels)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from voc.classify.datasets import read_text_csv
 from voc.errors import InputError
 
 LABEL_COLUMNS = ("file", "id", "text_sha1", "sentiment", "rater", "touchpoint")
@@ -43,13 +44,7 @@ def load_extra_gold(path: str | Path, data_dir: str | Path, strict: bool = False
     Returns a DataFrame with ``id,text,sentiment,rater,touchpoint,domain``, in the label file's order.
     """
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"label file {p} does not exist")
-    labels = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    missing = [c for c in LABEL_COLUMNS if c not in labels.columns]
-    if missing:
-        raise InputError(f"label file {p} lacks column(s) {', '.join(missing)}; "
-                         f"it needs {', '.join(LABEL_COLUMNS)}")
+    labels = read_text_csv(p, LABEL_COLUMNS, "label file {p} does not exist")
     texts: dict[tuple[str, str], str] = {}
     for name in sorted(set(labels["file"])):
         src = Path(data_dir) / name
@@ -57,7 +52,7 @@ def load_extra_gold(path: str | Path, data_dir: str | Path, strict: bool = False
             if strict:
                 raise InputError(f"label file {p} names {name}, which is not in {data_dir}")
             continue
-        df = pd.read_csv(src, usecols=["id", "text"], dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        df = read_text_csv(src, ("id", "text"))
         want = set(labels.loc[labels["file"] == name, "id"])
         for i, t in zip(df["id"], df["text"]):
             if i in want:
