@@ -148,3 +148,9 @@ def test_matches_are_real_and_do_not_overlap(text):
     assert all(a[0] + len(a[1]) <= b[0] for a, b in zip(found, found[1:]))
     if text.endswith("干净") and not text.endswith("不干净"):
         assert found and found[-1][1] == "干净"
+
+
+def test_emoticon_gate_covers_every_emoticon():
+    from voc.text.normalize import _EMOTICON_GATE, EMOTICONS
+
+    assert all(_EMOTICON_GATE.search(e) for e in EMOTICONS)
