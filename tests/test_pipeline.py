@@ -16,6 +16,7 @@ from voc.errors import InputError
 from voc.pipeline import run_pipeline
 from voc.store.query import CommentQuery, query_comments
 from tests.conftest import pipeline_data
+from tests.demo_run import shared_demo_run
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -121,8 +122,10 @@ def test_spawned_workers_match_serial(csv_utf8, tmp_path, monkeypatch):
     assert a.written == b.written
 
 
-def test_demo_sample_end_to_end(tmp_path):
-    res = run_pipeline(load_config(ROOT / "pipelines" / "demo.yaml", [f"output.dir={tmp_path / 'demo'}"]))
+def test_demo_sample_end_to_end(tmp_path, tmp_path_factory):
+    # Two forked workers here; the shared demo run is serial (the sample is under PARALLEL_MIN_BYTES).
+    res = run_pipeline(load_config(ROOT / "pipelines" / "demo.yaml",
+                                   [f"output.dir={tmp_path / 'demo'}", "workers=2", "output.report=false"]))
     assert res.balanced
     assert 300 <= res.rows_in <= 600
     assert res.quarantined >= 2  # the empty texts and the malformed line
@@ -136,6 +139,13 @@ def test_demo_sample_end_to_end(tmp_path):
     for tax in ("rater", "touchpoint"):
         found = set(m.loc[m.taxonomy == tax, "category"])
         assert found == set(load_taxonomy(tax).keys), tax
+    # The workers computed the drivers (one job per outcome) while the main process built the rest:
+    # every analysis table equals the serial run's.
+    serial = shared_demo_run(tmp_path_factory)
+    for name in ("drivers", "driver_themes", "sound", "segment_scores", "alerts", "comments"):
+        a = pd.read_parquet(serial / f"{name}.parquet")
+        pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "demo" / f"{name}.parquet"), obj=name)
+    assert set(pd.read_parquet(serial / "drivers.parquet")["outcome"]) >= {"nps", "csat"}
 
 
 def test_cli_run_and_query(csv_utf8, tmp_path):

@@ -198,7 +198,7 @@ class PipelineRun:
             if progress:
                 progress(reader.done, reader.total)
 
-        store = None
+        store = pool = None
         store_args = (out / STORE_NAME, segment_columns(cfg.input.columns), tax_names)
         self.processor.warm_up()
         # The loaded models are millions of long-lived objects: freezing them keeps the cyclic garbage
@@ -207,52 +207,52 @@ class PipelineRun:
         gc.collect()
         gc.freeze()
         try:
-            if self.workers <= 1:
-                store = RunStore(*store_args)
-                for job in jobs():
-                    consume(job[0], self.processor.process_to_parts(*job))
-            else:
+            if self.workers > 1:
                 method = _start_method()
                 if method == "fork":
                     _WORKER, init, args = self.processor, None, ()
                 else:
                     init, args = _init_worker, (cfg.model_dump_json(),)
+                pool = ProcessPoolExecutor(self.workers, mp.get_context(method), init, args)
+                pool.submit(int).result()  # fork the workers before the reader or DuckDB start threads
+            store = RunStore(*store_args)
+            if pool is None:
+                for job in jobs():
+                    consume(job[0], self.processor.process_to_parts(*job))
+            else:
                 # Results are taken in input order with a bounded number of chunks in flight, so memory
                 # stays flat whatever the input size.
-                with ProcessPoolExecutor(self.workers, mp.get_context(method), init, args) as pool:
-                    try:
-                        pool.submit(int).result()  # fork the workers before the reader or DuckDB start threads
-                        store = RunStore(*store_args)
-                        pending: deque = deque()
-                        for job in jobs():
-                            pending.append((job[0], pool.submit(_work, job)))
-                            if len(pending) > 2 * self.workers:
-                                index, future = pending.popleft()
-                                consume(index, future.result())
-                        while pending:
-                            index, future = pending.popleft()
-                            consume(index, future.result())
-                    except BaseException:
-                        pool.shutdown(wait=True, cancel_futures=True)
-                        raise
-                    finally:
-                        _WORKER = None
+                pending: deque = deque()
+                for job in jobs():
+                    pending.append((job[0], pool.submit(_work, job)))
+                    if len(pending) > 2 * self.workers:
+                        index, future = pending.popleft()
+                        consume(index, future.result())
+                while pending:
+                    index, future = pending.popleft()
+                    consume(index, future.result())
             res.timings["process"] = round(time.perf_counter() - t0, 3)
             if progress:
                 progress(reader.total, reader.total)
             if cfg.output.parquet:
                 res.files += [str(p) for p in store.export_parquet(out)]
+            store.close()
+            store = None
+            t1 = time.perf_counter()
+            res.timings["store"] = round(t1 - t0 - res.timings["process"], 3)
+            # The idle workers compute the driver analyses while this process builds the other tables.
+            build_analysis(out / STORE_NAME, out if cfg.output.parquet else None, cfg.analysis.trend_period,
+                           cfg.analysis.driver_boot, executor=pool)
+            res.timings["analysis"] = round(time.perf_counter() - t1, 3)
         finally:
             gc.unfreeze()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                _WORKER = None
             if store is not None:
                 store.close()
             quarantine.close()
             shutil.rmtree(parts, ignore_errors=True)
-        t1 = time.perf_counter()
-        res.timings["store"] = round(t1 - t0 - res.timings.get("process", 0.0), 3)
-        build_analysis(out / STORE_NAME, out if cfg.output.parquet else None, cfg.analysis.trend_period,
-                       cfg.analysis.driver_boot)
-        res.timings["analysis"] = round(time.perf_counter() - t1, 3)
         if cfg.output.report:
             from voc.report.html import write_report
 

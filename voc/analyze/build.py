@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from pathlib import Path
 
 import duckdb
@@ -53,7 +54,7 @@ def score_frame(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[str]
 
 
 def build_analysis(store: str | Path, parquet_dir: str | Path | None = None, trend_period: str = "month",
-                   driver_boot: int = DRIVER_BOOT) -> dict[str, pd.DataFrame]:
+                   driver_boot: int = DRIVER_BOOT, executor: Executor | None = None) -> dict[str, pd.DataFrame]:
     """Compute the analysis tables of a run store and write them into it (and as Parquet when asked).
 
     Tables: ``sound`` (per category overall, per month and per segment), ``phrases`` (top opinion phrases),
@@ -62,13 +63,18 @@ def build_analysis(store: str | Path, parquet_dir: str | Path | None = None, tre
     least 30 values, per taxonomy; the first of NPS, CSAT, rating, CES with ``driver_boot`` bootstrap
     resamples for its intervals, the others without; see :mod:`voc.analyze.drivers`) and ``segment_scores``
     (NPS, CSAT, CES, rating with 95% intervals overall, per channel and per segment value).
+
+    ``executor``: a process pool (the pipeline's workers, idle by now) that computes the drivers, one job
+    per outcome, while this process builds the other tables; the tables do not depend on it.
     """
-    from voc.analyze.driverstore import drivers_tables, run_scales
+    from voc.analyze.driverstore import finish_drivers, run_scales, start_drivers
     from voc.analyze.trends import alerts, theme_trends
 
     con = duckdb.connect(str(store))
     try:
         scales = run_scales(Path(store))
+        drivers = start_drivers(con, scales, ("nps", "csat", "rating", "ces"), n_boot=driver_boot,
+                                boot_first_only=True, executor=executor)
         tables = {
             "sound": sound_indicators(con),
             "phrases": top_phrases(con),
@@ -79,8 +85,7 @@ def build_analysis(store: str | Path, parquet_dir: str | Path | None = None, tre
         tables["alerts"] = alerts(con, tables["theme_trends"], trend_period)
         frame, groupings = score_frame(con)
         tables["segment_scores"] = segment_scores(frame, groupings, scales)
-        tables["drivers"], tables["driver_themes"] = drivers_tables(
-            con, scales, ("nps", "csat", "rating", "ces"), n_boot=driver_boot, boot_first_only=True)
+        tables["drivers"], tables["driver_themes"] = finish_drivers(drivers)
         for name, df in tables.items():
             con.register("_df", df)
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _df")

@@ -8,6 +8,7 @@ is mentioned, the 0/1 columns ``neg:<taxonomy>/<key>``, ``pos:<taxonomy>/<key>``
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import duckdb
@@ -152,6 +153,62 @@ def run_drivers(run_dir: str | Path, outcome: str = "nps", by: str | None = None
             "skipped": skipped, "seconds": round(time.perf_counter() - t0, 3)}
 
 
+def _outcome_tables(frame: pd.DataFrame, features: dict[str, list[str]], outcome: str, scale, n_boot: int,
+                    seed: int, min_rows: int) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """The driver and theme rows of one outcome, per taxonomy (a unit of work a worker process can do)."""
+    d_parts, t_parts = [], []
+    for tax, feats in features.items():
+        try:
+            r = driver_analysis(frame, outcome, feats, scale=scale, seed=seed, min_rows=min_rows, n_boot=n_boot)
+        except InputError:
+            continue
+        meta = {"outcome": outcome, "kind": r.info["kind"], "taxonomy_set": tax, "n": r.info["n"],
+                "r2": r.info.get("shapley_r2"), "metric": r.info["metric"],
+                "metric_value": r.info["metric_value"], "shapley_method": r.info.get("shapley_method")}
+        d_parts.append(r.drivers.assign(**meta))
+        t_parts.append(r.themes.assign(**{k: meta[k] for k in ("outcome", "kind", "n", "metric", "metric_value")}))
+    return d_parts, t_parts
+
+
+def start_drivers(con: duckdb.DuckDBPyConnection, scales: dict | None = None, outcomes=SCORES,
+                  n_boot: int = 100, seed: int = 0, min_rows: int = 30, boot_first_only: bool = False,
+                  executor: Executor | None = None) -> list[Future]:
+    """Start the driver analyses of a store, one job per score outcome; pass the result to
+    :func:`finish_drivers`.
+
+    With an ``executor`` (e.g. the pipeline's idle worker pool) the outcomes run there while the caller
+    goes on with other work; without one they run here, now. The tables are the same either way.
+    """
+    scales = scales or {}
+    frame, features = load_driver_frame(con)
+    present = [o for o in outcomes if o in frame.columns and frame[o].notna().sum() >= min_rows]
+    futures = []
+    for i, outcome in enumerate(present):
+        args = (frame, features, outcome, scales.get(outcome), n_boot if i == 0 or not boot_first_only else 0,
+                seed, min_rows)
+        if executor is not None:
+            futures.append(executor.submit(_outcome_tables, *args))
+        else:
+            f: Future = Future()
+            f.set_result(_outcome_tables(*args))
+            futures.append(f)
+    return futures
+
+
+def finish_drivers(futures: list[Future]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``drivers`` and ``driver_themes`` tables from :func:`start_drivers`'s jobs, in outcome order."""
+    d_parts, t_parts = [], []
+    for f in futures:
+        d, t = f.result()
+        d_parts += d
+        t_parts += t
+    drivers = pd.concat(d_parts, ignore_index=True) if d_parts else pd.DataFrame(
+        {"outcome": pd.Series(dtype=str), "taxonomy": pd.Series(dtype=str), "feature": pd.Series(dtype=str)})
+    themes = pd.concat(t_parts, ignore_index=True) if t_parts else pd.DataFrame(
+        {"outcome": pd.Series(dtype=str), "taxonomy": pd.Series(dtype=str), "category": pd.Series(dtype=str)})
+    return drivers.drop(columns=["taxonomy_set"], errors="ignore"), themes
+
+
 def drivers_tables(con: duckdb.DuckDBPyConnection, scales: dict | None = None, outcomes=SCORES,
                    n_boot: int = 100, seed: int = 0, min_rows: int = 30,
                    boot_first_only: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -160,24 +217,4 @@ def drivers_tables(con: duckdb.DuckDBPyConnection, scales: dict | None = None, o
 
     ``boot_first_only``: bootstrap intervals for the first analysed outcome only (the others get none).
     """
-    scales = scales or {}
-    frame, features = load_driver_frame(con)
-    d_parts, t_parts = [], []
-    present = [o for o in outcomes if o in frame.columns and frame[o].notna().sum() >= min_rows]
-    for i, outcome in enumerate(present):
-        for tax, feats in features.items():
-            try:
-                r = driver_analysis(frame, outcome, feats, scale=scales.get(outcome), seed=seed, min_rows=min_rows,
-                                    n_boot=n_boot if i == 0 or not boot_first_only else 0)
-            except InputError:
-                continue
-            meta = {"outcome": outcome, "kind": r.info["kind"], "taxonomy_set": tax, "n": r.info["n"],
-                    "r2": r.info.get("shapley_r2"), "metric": r.info["metric"],
-                    "metric_value": r.info["metric_value"], "shapley_method": r.info.get("shapley_method")}
-            d_parts.append(r.drivers.assign(**meta))
-            t_parts.append(r.themes.assign(**{k: meta[k] for k in ("outcome", "kind", "n", "metric", "metric_value")}))
-    drivers = pd.concat(d_parts, ignore_index=True) if d_parts else pd.DataFrame(
-        {"outcome": pd.Series(dtype=str), "taxonomy": pd.Series(dtype=str), "feature": pd.Series(dtype=str)})
-    themes = pd.concat(t_parts, ignore_index=True) if t_parts else pd.DataFrame(
-        {"outcome": pd.Series(dtype=str), "taxonomy": pd.Series(dtype=str), "category": pd.Series(dtype=str)})
-    return drivers.drop(columns=["taxonomy_set"], errors="ignore"), themes
+    return finish_drivers(start_drivers(con, scales, outcomes, n_boot, seed, min_rows, boot_first_only))
