@@ -191,3 +191,19 @@ def test_cli_errors(base, tmp_path):
 def test_encoder_checkpoint_is_not_a_classifier(base):
     with pytest.raises(ModelError, match="pretrained encoder"):
         load_transformer(base, {"format": "hf", "task": "encoder", "backend": "transformer"})
+
+
+def test_num_layers_cuts_the_encoder_and_round_trips(base, tmp_path):
+    from voc.classify.registry import load_model
+
+    cut = TransformerSentiment(base_model=str(base), epochs=2, num_layers=1, random_state=0, **FAST).fit(
+        TEXTS, LABELS)
+    assert len(cut.model_.base_model.encoder.layer) == 1 and cut.model_.config.num_hidden_layers == 1
+    hf = cut.save_pretrained(tmp_path / "m1")
+    (tmp_path / "m1" / "meta.json").write_text(json.dumps({**hf, "task": "sentiment"}), encoding="utf-8")
+    assert json.loads((tmp_path / "m1" / "config.json").read_text())["num_hidden_layers"] == 1
+    loaded = load_model(str(tmp_path / "m1"))
+    assert len(loaded.model_.base_model.encoder.layer) == 1
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS), cut.predict_proba(TEXTS), atol=1e-6)
+    with pytest.raises(ModelError, match="num_layers must be between 1 and 2"):
+        TransformerSentiment(base_model=str(base), num_layers=5, **FAST).fit(TEXTS, LABELS)

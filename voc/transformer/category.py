@@ -51,8 +51,9 @@ class TransformerCategoryModel(_TransformerBase):
                  epochs=2.0, batch_size=16, lr=5e-5, head_lr=None, weight_decay=0.01, warmup_ratio=0.06,
                  eval_every=0, patience=2, max_steps=0, max_minutes=0.0, infer_batch_size=32, num_threads=2,
                  quantize=False, random_state=0, progress=True, threshold=0.5, tune_threshold=True,
-                 absent_weight=1.0):
+                 absent_weight=1.0, num_layers=0):
         self.taxonomy = taxonomy
+        self.num_layers = num_layers
         self.base_model, self.max_length, self.long_text, self.max_windows = base_model, max_length, long_text, max_windows
         self.epochs, self.batch_size, self.lr, self.head_lr = epochs, batch_size, lr, head_lr
         self.weight_decay, self.warmup_ratio, self.eval_every, self.patience = weight_decay, warmup_ratio, eval_every, patience

@@ -68,6 +68,17 @@ def check_checkpoint(path) -> Path:
     return p
 
 
+def _keep_layers(model, n: int, name: str) -> None:
+    """Cut a BERT-family model to its first ``n`` encoder layers, in place (config updated to match)."""
+    layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
+    if layers is None:
+        raise ModelError(f"num_layers works with BERT/RoBERTa/XLM-R encoders; {name} has no encoder.layer list")
+    if not 1 <= n <= len(layers):
+        raise ModelError(f"num_layers must be between 1 and {len(layers)} (the layers of {name}), not {n}")
+    model.base_model.encoder.layer = layers[:n]
+    model.config.num_hidden_layers = n
+
+
 class _TransformerBase(BaseEstimator):
     """Shared parameters, loading, inference and persistence of the transformer estimators."""
 
@@ -97,6 +108,8 @@ class _TransformerBase(BaseEstimator):
             model = AutoModelForSequenceClassification.from_pretrained(
                 str(path), num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
                 use_safetensors=True, ignore_mismatched_sizes=True)
+        if self.num_layers:
+            _keep_layers(model, int(self.num_layers), path.name)
         limit = getattr(model.config, "max_position_embeddings", None)
         if limit and int(self.max_length) > int(limit) - 2:
             raise ModelError(f"max_length {self.max_length} exceeds what {path.name} supports ({int(limit) - 2})")
@@ -223,6 +236,8 @@ class TransformerClassifier(ClassifierMixin, _TransformerBase):
     quantize : predict with a dynamic int8 copy of the model (Linear layers), for CPU.
     random_state : seed of head initialisation, dropout and batch order.
     progress : show a progress bar while training.
+    num_layers : keep only the base model's first this many encoder layers before fine-tuning (0: all).
+        Half the layers of a 12-layer base run about twice as fast, at some cost in accuracy.
 
     Attributes
     ----------
@@ -234,12 +249,13 @@ class TransformerClassifier(ClassifierMixin, _TransformerBase):
     def __init__(self, base_model=None, max_length=128, long_text="windows", max_windows=8, epochs=2.0,
                  batch_size=16, lr=5e-5, head_lr=None, weight_decay=0.01, warmup_ratio=0.06, eval_every=0,
                  patience=2, max_steps=0, max_minutes=0.0, infer_batch_size=32, num_threads=2, quantize=False,
-                 random_state=0, progress=True):
+                 random_state=0, progress=True, num_layers=0):
         self.base_model, self.max_length, self.long_text, self.max_windows = base_model, max_length, long_text, max_windows
         self.epochs, self.batch_size, self.lr, self.head_lr = epochs, batch_size, lr, head_lr
         self.weight_decay, self.warmup_ratio, self.eval_every, self.patience = weight_decay, warmup_ratio, eval_every, patience
         self.max_steps, self.max_minutes, self.infer_batch_size = max_steps, max_minutes, infer_batch_size
         self.num_threads, self.quantize, self.random_state, self.progress = num_threads, quantize, random_state, progress
+        self.num_layers = num_layers
 
     def _train_labels(self, y) -> np.ndarray:
         y = np.array([str(v).strip() for v in y], dtype=object)
@@ -320,10 +336,10 @@ class TransformerSentiment(TransformerClassifier):
                  batch_size=16, lr=5e-5, head_lr=None, weight_decay=0.01, warmup_ratio=0.06, eval_every=0,
                  patience=2, max_steps=0, max_minutes=0.0, infer_batch_size=32, num_threads=2, quantize=False,
                  random_state=0, progress=True, neutral_threshold=0.625, mild_boost=0.15, question_boost=0.0,
-                 neutral_temperature=0.1):
+                 neutral_temperature=0.1, num_layers=0):
         super().__init__(base_model, max_length, long_text, max_windows, epochs, batch_size, lr, head_lr,
                          weight_decay, warmup_ratio, eval_every, patience, max_steps, max_minutes,
-                         infer_batch_size, num_threads, quantize, random_state, progress)
+                         infer_batch_size, num_threads, quantize, random_state, progress, num_layers)
         self.neutral_threshold, self.mild_boost = neutral_threshold, mild_boost
         self.question_boost, self.neutral_temperature = question_boost, neutral_temperature
 
