@@ -122,3 +122,7 @@ def test_cli_list_and_show(root):
     assert json.loads(res.stdout)["meta"]["backend"] == "tfidf"
     res = runner.invoke(app, ["models", "show", "nope"])
     assert res.exit_code == 2 and "voc models list" in " ".join(res.output.split())
+    models, _ = root
+    make_model(models, "touchpoint-transformer-l6", {"format": "hf", "task": "touchpoint", "backend": "transformer"})
+    res = runner.invoke(app, ["models", "list"], env={"COLUMNS": "70"})
+    assert res.exit_code == 0 and "touchpoint-transformer-l6" in res.stdout  # names are never cut short

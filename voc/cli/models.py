@@ -43,7 +43,12 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON ar
         sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")
         return
     console, _, out_console = _ui()
-    table = Table("name", "task", "backend", "default", "weights", "path")
+    from rich.table import Column
+
+    # Names and paths fold rather than being cut with an ellipsis in a narrow terminal.
+    width = max([len(r["name"]) for r in rows] + [4])
+    table = Table(Column("name", no_wrap=True, min_width=width), "task", "backend", "default", "weights",
+                  Column("path", overflow="fold"))
     for r in rows:
         weights = "yes" if r["weights"] else "[yellow]missing[/]"
         table.add_row(r["name"], str(r["task"]), str(r["backend"]), "✓" if r["default"] else "", weights, _short(r["path"]))
