@@ -6,6 +6,10 @@
   broken rarely makes the comment about that category.
 - **Opinion supplement.** Service words the sentiment lexicon scores as neutral (合理, 偏高, 繁琐, 绕路) give
   a neutral clause their polarity, so keywords in that clause (手续费合理) get it too.
+- **Plain questions.** A clause that only asks (请问有没有接机服务, 这款能放进60cm的柜子吗) evaluates nothing: a
+  mention found only in such clauses is dropped. Rhetorical questions (难道不用送上门吗, 包装都没有吗) are
+  complaints and stay: a negator (other than A-not-A forms such as 有没有) or a rhetorical marker rules a
+  clause out.
 - **Context rules** of the taxonomy (:class:`~voc.taxonomy.model.ContextRule`) re-attribute mentions that only
   generic words marked (bare 服务/态度 in a comment about an online shop is customer service).
 """
@@ -74,6 +78,48 @@ def supplement_flat(big: str, clause_of: np.ndarray, clause_start: np.ndarray, s
         start = m.start()
         local = big[int(clause_start[c]):start]
         out[c] = -s if (not starts_negated(m.group()) and negated(local, len(local))) else s
+    return out
+
+
+QUESTION_OPENER_RE = re.compile(r"^(?:请问|请教|问一下|问下|问个问题|想问|咨询一下|咨询下|想咨询|求问|有人知道|谁知道)")
+# a question particle or a question word closing the clause
+QUESTION_END_RE = re.compile(r"(?:吗|么|嘛|多少钱|是多少|多少|几点|哪里|在哪|哪儿)[啊呀呢哈]?$")
+# A-not-A questions hold a negator but ask; they are removed before the negator check
+A_NOT_A_RE = re.compile(r"有没有|是不是|能不能|可不可以|会不会|要不要|行不行|好不好|对不对|用不用|需不需要|适不适合|合不合适|够不够|"
+                        r"包不包|送不送|收不收|退不退|支不支持|可否|能否|是否")
+RHETORICAL_RE = re.compile(r"难道|为什么|为啥|凭什么|怎么还|怎么又|怎么这么|怎么会|怎么能|怎么可以|到底|还敢|好意思|什么意思|有意义|"
+                           r"让我|居然|竟然|又要|还要|就这|至于|何必|不是说")
+
+
+def is_plain_question(clause: str) -> bool:
+    """True when ``clause`` only asks something: a polite opener (请问, 想问) or a closing question word (吗,
+    多少钱), with no negator outside A-not-A forms (有没有) and no rhetorical marker (难道, 怎么还, 居然)."""
+    c = clause.strip()
+    if not c or not (QUESTION_OPENER_RE.match(c) or QUESTION_END_RE.search(c[-5:])):
+        return False
+    if RHETORICAL_RE.search(c):
+        return False
+    return not any(ch in NEGATOR_CHARS for ch in A_NOT_A_RE.sub("", c))
+
+
+def drop_question_mentions(mentions: list, clauses: list[str]) -> list:
+    """``mentions`` without those whose evidence occurs only in plain-question clauses (see :func:`is_plain_question`).
+
+    A mention without evidence terms is judged by its first clause.
+    """
+    if not mentions:
+        return mentions
+    q = [is_plain_question(c) for c in clauses]
+    if not any(q):
+        return mentions
+    out = []
+    for m in mentions:
+        terms = [t for t in m.evidence.split("|") if t]
+        where = [i for i, c in enumerate(clauses) if any(t in c for t in terms)] if terms else []
+        if not where:
+            where = [m.clause] if 0 <= m.clause < len(clauses) else []
+        if not where or not all(q[i] for i in where):
+            out.append(m)
     return out
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
-from voc.taxonomy.context import ContextRules
+from voc.taxonomy.context import ContextRules, drop_question_mentions
 from voc.taxonomy.evidence import POL_NAMES, ClauseBatch, RuleEvidence, polarity_features, strong_only
 from voc.taxonomy.model import Taxonomy, load_taxonomy
 from voc.taxonomy.ngrams import SEP, SHIFT, NgramIndex, decode_ngram, fit_ngram_vocab, ngram_tfidf
@@ -304,6 +304,8 @@ class CategoryModel(BaseEstimator):
             rule_cats = [k for k, name in enumerate(names) if name in self._context.categories]
             for d in np.unique(pairs[np.isin(pairs[:, 1], rule_cats), 0]).tolist():
                 out[d] = self._context.apply(out[d], clauses[d])
+        for d in np.unique(pairs[:, 0]).tolist():  # mentions found only in plain questions are dropped
+            out[d] = drop_question_mentions(out[d], clauses[d])
         return out
 
     def map_clauses(self, clauses: list[str], polarities: list[float]) -> list[Mention]:

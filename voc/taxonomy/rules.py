@@ -7,8 +7,8 @@ cue (没有坏的) votes positive without marking its category by itself; a cue
 that starts with a negator (不好吃) is never flipped. Votes of all clauses
 of a comment are summed per category; a tie is ``neutral``. Neutral clauses
 take the polarity of service opinion words the sentiment lexicon lacks
-(合理, 繁琐), and the taxonomy's context rules re-attribute generic mentions
-(see :mod:`voc.taxonomy.context`).
+(合理, 繁琐), the taxonomy's context rules re-attribute generic mentions, and mentions found only in
+plain questions (请问有没有接机服务) are dropped (see :mod:`voc.taxonomy.context`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from voc.taxonomy.context import ContextRules, starts_negated, supplement_score
+from voc.taxonomy.context import ContextRules, drop_question_mentions, starts_negated, supplement_score
 from voc.taxonomy.model import Taxonomy, load_taxonomy
 from voc.text.matcher import PhraseMatcher, negated
 from voc.text.segment import split_clauses
@@ -94,7 +94,8 @@ class RuleMapper(BaseEstimator):
                     first.setdefault(cat, i)
         found = [Mention(cat, polarity_label(votes[cat], 0.0), "|".join(ev), first[cat])
                  for cat, ev in seen.items()]
-        return self.context_.apply(found, clauses) if self.context_ else found
+        found = self.context_.apply(found, clauses) if self.context_ else found
+        return drop_question_mentions(found, clauses)
 
     def predict_mentions(self, texts: list[str], scorer=None) -> list[list[Mention]]:
         """Mentions per text; clauses are scored with ``scorer`` (a lexicon model by default)."""
