@@ -95,3 +95,26 @@ def test_training_gold_adds_extra_to_training_part(data_dir, tmp_path):
     train, held, n = load_training_gold("touchpoint", gold, [p], 0.4)
     assert n == 1 and "hotel-1" in set(train["id"]) and "hotel-1" not in set(held["id"])
     assert len(train) + len(held) == 21
+
+
+def test_training_gold_takes_extra_files_with_their_own_text(data_dir, tmp_path):
+    from voc.taxonomy.train import default_extra_gold, load_training_gold
+
+    gold = data_dir / "gold.csv"
+    rows = [(f"shop-{i}", f"评论{i}号很好", "positive", "", "product_quality:positive") for i in range(20)]
+    pd.DataFrame(rows, columns=["id", "text", "sentiment", "rater", "touchpoint"]).to_csv(gold, index=False)
+    own = tmp_path / "own.csv"  # GUIDELINES format, text included (comments we wrote ourselves)
+    pd.DataFrame([("oodt-fd-1", "骑手送得很快", "positive", "responsiveness:positive", "delivery:positive"),
+                  ("shop-3", "评论3号很好", "positive", "", "")],  # already in the gold: dropped
+                 columns=["id", "text", "sentiment", "rater", "touchpoint"]).to_csv(own, index=False)
+    labels = write_labels(tmp_path / "l.csv", [
+        ("hotel_x.csv", "hotel-1", text_sha1("房间很干净"), "positive", "tangibles:positive", ""),
+    ])
+    train, held, n = load_training_gold("touchpoint", gold, [labels, own], 0.4)
+    assert n == 2 and {"hotel-1", "oodt-fd-1"} <= set(train["id"])
+    assert train.loc[train["id"] == "oodt-fd-1", "touchpoint"].item() == "delivery:positive"
+    assert [p.name for p in default_extra_gold()] == ["extra_gold.csv", "ood_train.csv"]
+    with pytest.raises(InputError, match="lacks column"):
+        bad = tmp_path / "bad.csv"
+        pd.DataFrame({"id": ["x-1"], "text": ["好"]}).to_csv(bad, index=False)
+        load_training_gold("touchpoint", gold, [bad], 0.4)

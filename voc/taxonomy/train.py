@@ -33,6 +33,7 @@ from voc.taxonomy.rules import RuleMapper
 
 THROUGHPUT_DOCS = 20_000
 EXTRA_GOLD_NAME = "extra_gold.csv"
+OWN_GOLD_NAME = "ood_train.csv"
 CHECK_NAME = "ood_check.csv"
 
 
@@ -104,9 +105,10 @@ def _throughput(mapper, clauses, scores, repeats: int = 2) -> float:
 
 
 def default_extra_gold() -> list[Path]:
-    """The committed extra gold label files (``models/labels/extra_gold.csv``) that exist."""
-    p = REPO_ROOT / "models" / "labels" / EXTRA_GOLD_NAME
-    return [p] if p.is_file() else []
+    """The committed extra gold files that exist: ``models/labels/extra_gold.csv`` (labels of shared
+    comments, without text) and ``models/labels/ood_train.csv`` (comments we wrote, 12 other domains)."""
+    labels = REPO_ROOT / "models" / "labels"
+    return [p for p in (labels / EXTRA_GOLD_NAME, labels / OWN_GOLD_NAME) if p.is_file()]
 
 
 def default_check_file() -> Path | None:
@@ -115,17 +117,31 @@ def default_check_file() -> Path | None:
     return p if p.is_file() else None
 
 
+def _load_extra(path: Path, data_dir: Path, tax_name: str) -> pd.DataFrame:
+    """An extra gold file: GUIDELINES format with its own ``text`` (our own written comments), or labels
+    without text joined to the shared data (:func:`voc.taxonomy.labels.load_extra_gold`)."""
+    from voc.taxonomy.labels import domain_of, load_extra_gold
+
+    with open(path, encoding="utf-8-sig") as f:
+        header = [c.strip() for c in f.readline().split(",")]
+    if "text" not in header:
+        return load_extra_gold(path, data_dir)
+    df = load_gold(path, (tax_name,))
+    if "domain" not in df.columns:
+        df["domain"] = [domain_of(Path(path).name, i) for i in df["id"]]
+    return df
+
+
 def load_training_gold(tax_name: str, gold_path: Path, extra_gold: list[Path], eval_frac: float,
                        log=lambda *a, **k: None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """``(train, held_out, n_extra)``: the gold file split by hash of id, with the extra gold (joined to the
-    data folder's texts) added to the training part; extra rows whose id or text is in the gold are dropped."""
-    from voc.taxonomy.labels import load_extra_gold
-
+    data folder's texts, or with their own text) added to the training part; extra rows whose id or text is
+    in the gold are dropped."""
     gold = load_gold(gold_path, (tax_name,))
     train, held = split_gold(gold, eval_frac)
     if len(train) == 0 or len(held) == 0:
         raise InputError(f"the gold file {gold_path} is too small to split ({len(gold)} rows)")
-    extras = [load_extra_gold(p, gold_path.parent) for p in extra_gold]
+    extras = [_load_extra(p, gold_path.parent, tax_name) for p in extra_gold]
     extra = pd.concat(extras, ignore_index=True) if extras else pd.DataFrame(columns=["id", "text", tax_name])
     extra = extra[~extra["id"].isin(set(gold["id"])) & ~extra["text"].isin(set(gold["text"]))]
     extra = extra.drop_duplicates("id")
@@ -156,8 +172,9 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
         model name/folder, as in the pipeline's ``sentiment.model``), or None for the lexicon model.
     group_gate : derive domains from the gold (``domain``/``source`` column or id prefix) and keep a
         category's learned detector only where it also beats the rules across domains.
-    extra_gold : label files without text (:func:`voc.taxonomy.labels.load_extra_gold`) whose comments, from
-        the gold file's folder, join the training part; None for the committed ``models/labels/extra_gold.csv``.
+    extra_gold : extra labelled files whose comments join the training part: label files without text
+        (:func:`voc.taxonomy.labels.load_extra_gold`, texts from the gold file's folder) or GUIDELINES-format
+        files with text; None for the committed ones (:func:`default_extra_gold`).
     check_path : a GUIDELINES-format file scored as an extra check (``'default'``: the committed
         ``models/labels/ood_check.csv``; None: none).
     params : passed to :class:`CategoryModel`.
@@ -293,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-group-gate", action="store_true",
                     help="keep learned detectors that beat the rules in-domain even if not across domains")
     ap.add_argument("--extra-gold", nargs="*", default=None,
-                    help="label files without text (file,id,text_sha1,...) joined to the data folder "
-                         "(default: models/labels/extra_gold.csv; give none to use no extra gold)")
+                    help="extra labelled files: labels without text (file,id,text_sha1,...) joined to the "
+                         "data folder, or GUIDELINES-format files with text (default: models/labels/"
+                         "extra_gold.csv and ood_train.csv; give none to use no extra gold)")
     ap.add_argument("--cv", type=int, default=0, metavar="K",
                     help="instead of training, K-fold cross-validate rules and model on the training part")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
