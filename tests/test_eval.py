@@ -115,3 +115,33 @@ def test_category_eval_rules_json(tmp_path):
     bad.write_text("id,text\nx,好\n", encoding="utf-8")
     r = runner.invoke(app, ["eval", "-m", "rules", "-d", str(bad), "-t", "rater"])
     assert r.exit_code == 2 and "error:" in r.output
+
+
+def test_train_tunes_neutral_on_several_three_class_files(tmp_path):
+    from voc.classify.train import train_sentiment
+
+    rows = [("房间很干净，服务很好", "positive"), ("前台热情，位置方便", "positive"), ("味道不错，推荐", "positive"),
+            ("物流很快，包装完好", "positive"), ("送餐太慢，菜都凉了", "negative"), ("客服不回复，差评", "negative"),
+            ("房间有异味，隔音差", "negative"), ("发错货了，很失望", "negative")] * 3
+    train = tmp_path / "train.csv"
+    train.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows), encoding="utf-8")
+    three = [("很好很满意", "positive"), ("太差了，失望", "negative"), ("一般般吧", "neutral"),
+             ("请问几点退房", "neutral"), ("服务很好", "positive"), ("房间有异味，隔音差", "negative")]
+    files = []
+    for name, prefix in (("a.csv", "a"), ("b.csv", "b")):
+        f = tmp_path / name
+        f.write_text("id,text,sentiment,rater,touchpoint\n"
+                     + "".join(f"{prefix}-{i},{t}{prefix},{s},,\n" for i, (t, s) in enumerate(three * 4)),
+                     encoding="utf-8")
+        files.append(f)
+    files.append(tmp_path / "c.csv")
+    files[-1].write_text("id,text,sentiment,rater,touchpoint\nc-1,房间有异味，隔音差,negative,,\n", encoding="utf-8")
+    model, metrics = train_sentiment([train], neutral=files, out=tmp_path / "m", params={"min_df": 1, "cv": 2})
+    assert metrics["excluded_overlap_with_neutral_file"] == 3  # the training copies of c.csv's comment
+    by = metrics["neutral_3class_heldout_by_file"]
+    assert set(by) <= {"a.csv", "b.csv", "c.csv"} and {"a.csv", "b.csv"} <= set(by)
+    assert metrics["neutral_3class_heldout"]["n"] == sum(v["n"] for v in by.values())
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "`a.csv`, `b.csv`, `c.csv`" in card and "Per file:" in card
+    import yaml
+    assert yaml.safe_load((tmp_path / "m" / "config.yaml").read_text())["neutral"] == [str(f) for f in files]

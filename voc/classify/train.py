@@ -24,7 +24,38 @@ def _load_many(paths: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["text", "label"])
 
 
-def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Path | None = None,
+def load_neutral_files(neutral) -> pd.DataFrame | None:
+    """The 3-class files (GUIDELINES format) that tune and measure neutral, concatenated with a
+    ``source_file`` column; ``neutral`` is a path, a list of paths or None (then None is returned)."""
+    paths = [neutral] if isinstance(neutral, (str, Path)) else list(neutral or [])
+    if not paths:
+        return None
+    frames = [load_category_file(p).assign(source_file=Path(p).name) for p in paths]
+    return pd.concat(frames, ignore_index=True)
+
+
+def drop_neutral_overlap(train: pd.DataFrame, cat: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
+    """``train`` without the comments (same text or id) of the 3-class files, and how many were dropped."""
+    if cat is None:
+        return train, 0
+    overlap = train["text"].isin(set(cat["text"]))
+    if "id" in train:
+        overlap |= train["id"].isin(set(cat["id"]))
+    return train[~overlap].reset_index(drop=True), int(overlap.sum())
+
+
+def neutral_heldout_metrics(model, cat: pd.DataFrame, tune) -> dict:
+    """3-class metrics on the held-out halves: all files together, and per file when there are several."""
+    held = cat.loc[~tune, ["text", "sentiment", "source_file"]].rename(columns={"sentiment": "label"})
+    out = {"neutral_3class_heldout": _summary(evaluate_sentiment(model, held[["text", "label"]]))}
+    if held["source_file"].nunique() > 1:
+        out["neutral_3class_heldout_by_file"] = {
+            name: _summary(evaluate_sentiment(model, g[["text", "label"]].reset_index(drop=True)))
+            for name, g in held.groupby("source_file", sort=False)}
+    return out
+
+
+def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Path | list[Path] | None = None,
                     out: Path | None = None, seed: int = 0, params: dict | None = None,
                     command: str = "", lexicon_weight: float = 0.2):
     """Train :class:`~voc.classify.tfidf.TfidfSentiment` and evaluate it.
@@ -33,8 +64,8 @@ def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Pa
     ----------
     data : training CSVs with ``text,label`` (binary or 3-class labels).
     dev : evaluation CSVs; each is scored separately (binary gold: positive vs negative).
-    neutral : a GUIDELINES-format file with 3-class ``sentiment`` labels. A fixed half (hash of id) tunes the
-        neutral decision, the other half measures 3-class accuracy.
+    neutral : GUIDELINES-format file(s) with 3-class ``sentiment`` labels. A fixed half of each (hash of id)
+        tunes the neutral decision, the other half measures 3-class accuracy; their comments are not trained on.
     out : the model folder to write (None: do not save).
     seed : seed of the folds and the split.
     params : hyper-parameters passed to ``TfidfSentiment``.
@@ -45,38 +76,54 @@ def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Pa
     if not data:
         raise InputError("give at least one training file (--data)")
     train = _load_many(data)
-    cat = load_category_file(neutral) if neutral is not None else None
-    if cat is not None:
-        # The 3-class file tunes and measures neutral: none of its comments may be trained on.
-        overlap = train["text"].isin(set(cat["text"]))
-        if "id" in train:
-            overlap |= train["id"].isin(set(cat["id"]))
-        train = train[~overlap].reset_index(drop=True)
+    cat = load_neutral_files(neutral)
+    # The 3-class files tune and measure neutral: none of their comments may be trained on.
+    train, excluded = drop_neutral_overlap(train, cat)
     params = dict(params or {})
     t0 = time.perf_counter()
     model = TfidfSentiment(random_state=seed, **params).fit(train["text"].tolist(), train["label"].tolist())
     metrics: dict = {"train_rows": int(len(train)), "train_seconds": 0.0, "dev": {}}
     if cat is not None:
-        metrics["excluded_overlap_with_neutral_file"] = int(overlap.sum())
+        metrics["excluded_overlap_with_neutral_file"] = excluded
         tune = hash_split(cat["id"], 0.5, seed)
         model.tune_neutral(cat.loc[tune, "text"].tolist(), cat.loc[tune, "sentiment"].tolist())
     base = model
     if lexicon_weight > 0:
         model = LexiconBlend.from_fitted(base, lexicon_weight)
     if cat is not None:
-        held = cat.loc[~tune, ["text", "sentiment"]].rename(columns={"sentiment": "label"})
-        metrics["neutral_3class_heldout"] = _summary(evaluate_sentiment(model, held))
+        metrics.update(neutral_heldout_metrics(model, cat, tune))
     metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
     for p in dev or []:
         metrics["dev"][Path(p).name] = _summary(evaluate_sentiment(model, load_sentiment_csv(p)))
     if out is not None:
         config = {"task": "sentiment", "backend": "tfidf", "seed": seed, "data": [str(p) for p in data],
-                  "dev": [str(p) for p in dev or []], "neutral": str(neutral) if neutral else None,
+                  "dev": [str(p) for p in dev or []], "neutral": neutral_names(neutral),
                   "lexicon_weight": lexicon_weight, "params": base.get_params()}
         meta = {"task": "sentiment", "backend": "tfidf", "labels": list(model.classes_),
                 "label_map": {str(i): c for i, c in enumerate(model.classes_)}, "lexicon_weight": lexicon_weight}
         save_model_folder(out, model, meta, config, metrics, _card(Path(out).name, config, metrics, command))
     return model, metrics
+
+
+def neutral_names(neutral) -> list[str]:
+    """The 3-class files as strings, for the resolved config."""
+    return [str(p) for p in ([neutral] if isinstance(neutral, (str, Path)) else list(neutral or []))]
+
+
+def neutral_card_text(config: dict, metrics: dict) -> str:
+    """The model card's sentence on the neutral decision."""
+    neu = metrics.get("neutral_3class_heldout")
+    if not neu:
+        return "No 3-class data was given: neutral uses the default thresholds."
+    files = config.get("neutral") or []
+    files = [files] if isinstance(files, str) else files
+    txt = (f"3-class accuracy {neu['accuracy']:.4f}, macro-F1 {neu['macro_f1']:.4f} on the held-out halves "
+           f"({neu['n']} comments) of {', '.join(f'`{Path(f).name}`' for f in files)}; the other halves tuned the "
+           "neutral decision.")
+    by = metrics.get("neutral_3class_heldout_by_file") or {}
+    if by:
+        txt += " Per file: " + "; ".join(f"`{k}` {v['accuracy']:.4f} ({v['n']})" for k, v in by.items()) + "."
+    return txt
 
 
 def _summary(res: dict) -> dict:
@@ -86,10 +133,7 @@ def _summary(res: dict) -> dict:
 def _card(name: str, config: dict, metrics: dict, command: str) -> str:
     rows = "\n".join(f"| {f} | {m['n']} | {m['mode']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | "
                      f"{m['docs_per_s']:,.0f} |" for f, m in metrics["dev"].items())
-    neu = metrics.get("neutral_3class_heldout")
-    neu_txt = (f"3-class accuracy {neu['accuracy']:.4f}, macro-F1 {neu['macro_f1']:.4f} on the held-out half "
-               f"({neu['n']} comments) of `{Path(config['neutral']).name}`; the other half tuned the neutral "
-               f"decision.") if neu else "No 3-class data was given: neutral uses the default thresholds."
+    neu_txt = neutral_card_text(config, metrics)
     p = config["params"]
     return f"""# Model card: {name}
 
@@ -101,8 +145,8 @@ words such as 一般/还行 and by questions); the pipeline also makes boilerpla
 The TF-IDF probabilities are blended with the domain-neutral lexicon model (`voc.classify.blend.LexiconBlend`,
 lexicon weight {config['lexicon_weight']}). On 413 clearly polar comments we wrote for the bundled sample (hotel,
 e-commerce and food delivery) positive-vs-negative accuracy was 0.852 for TF-IDF alone and 0.894 with weight
-0.2, for about half a point less on the in-domain dev sets below. The comments of the 3-class file are removed
-from the training data ({metrics.get('excluded_overlap_with_neutral_file', 0)} rows), since it tunes neutral.
+0.2, for about half a point less on the in-domain dev sets below. The comments of the 3-class files are removed
+from the training data ({metrics.get('excluded_overlap_with_neutral_file', 0)} rows), since they tune neutral.
 
 ## Data
 Training: {', '.join(f'`{Path(d).name}`' for d in config['data'])} ({metrics['train_rows']:,} rows, binary labels),

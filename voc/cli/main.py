@@ -135,8 +135,9 @@ def train(
     base_model: Optional[str] = typer.Option(None, "--base-model",
                                              help="Transformer: local checkpoint folder to fine-tune."),
     dev: Optional[list[Path]] = typer.Option(None, "--dev", help="Evaluation CSV (repeatable)."),
-    neutral_data: Optional[Path] = typer.Option(None, "--neutral-data",
-                                                help="Sentiment: GUIDELINES-format file with 3-class labels."),
+    neutral_data: Optional[list[Path]] = typer.Option(
+        None, "--neutral-data", help="Sentiment: GUIDELINES-format file with 3-class labels (repeatable); "
+        "half of each tunes neutral, the other half measures it."),
     unlabelled: Optional[list[Path]] = typer.Option(None, "--unlabelled",
                                                     help="Categories: texts for weak labels (repeatable)."),
     out: Path = typer.Option(..., "--out", "-o", help="Model folder to write, e.g. models/my-sentiment."),
@@ -157,8 +158,8 @@ def train(
     if backend == "transformer":
         from voc.transformer.train import train_transformer
 
-        _, metrics = train_transformer(task, list(data), list(dev or []), neutral_data, list(unlabelled or []), out,
-                                       seed, hp, command, base_model)
+        _, metrics = train_transformer(task, list(data), list(dev or []), list(neutral_data or []),
+                                       list(unlabelled or []), out, seed, hp, command, base_model)
         out_console.print_json(json.dumps(metrics, ensure_ascii=False, default=str))
         console.print(f"model written to {out}")
         return
@@ -167,7 +168,8 @@ def train(
             from voc.classify.train import train_sentiment
 
             lw = float(hp.pop("lexicon_weight", 0.2))
-            _, metrics = train_sentiment(list(data), list(dev or []), neutral_data, out, seed, hp, command, lw)
+            _, metrics = train_sentiment(list(data), list(dev or []), list(neutral_data or []), out, seed, hp,
+                                         command, lw)
         elif task in ("rater", "touchpoint"):
             from voc.taxonomy.train import train_category_model
 

@@ -83,7 +83,7 @@ def _int8_copy(est):
 # --------------------------------------------------------------------------- sentiment
 
 
-def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None, neutral: Path | None = None,
+def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None, neutral=None,
                                 out: Path | None = None, seed: int = 0, params: dict | None = None,
                                 command: str = "", base_model: str | None = None):
     """Fine-tune :class:`~voc.transformer.model.TransformerSentiment` and evaluate it on each dev file.
@@ -93,8 +93,9 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     data : training CSVs with ``text,label`` (binary or 3-class labels).
     dev : evaluation CSVs; a sample of them (``es_dev`` rows) drives early stopping and calibration,
         and each is scored in full at the end (binary gold: positive vs negative).
-    neutral : a GUIDELINES-format file with 3-class ``sentiment`` labels: its comments are dropped from the
-        training data, one half (hash of id) tunes the neutral decision, the other half measures it.
+    neutral : GUIDELINES-format file(s) with 3-class ``sentiment`` labels (a path or a list): their comments
+        are dropped from the training data, one half of each (hash of id) tunes the neutral decision, the other
+        half measures it.
     out : the model folder to write (None: do not save).
     seed : seed of sampling, head initialisation, dropout and batch order.
     params : estimator parameters (``epochs``, ``lr``, ``max_length`` ...) and the options
@@ -103,24 +104,19 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
         (also score the dev files with the int8-quantised model).
     base_model : the local checkpoint to fine-tune.
     """
-    from voc.classify.datasets import hash_split, load_category_file
+    from voc.classify.datasets import hash_split
     from voc.classify.evaluate import evaluate_sentiment
     from voc.classify.datasets import load_sentiment_csv
-    from voc.classify.train import _load_many, _summary
+    from voc.classify.train import (_load_many, _summary, drop_neutral_overlap, load_neutral_files,
+                                    neutral_heldout_metrics, neutral_names)
 
     base = check_checkpoint(base_model)
     if not data:
         raise InputError("give at least one training file (--data)")
     hp, opts = split_params(TransformerSentiment, params, SENTIMENT_OPTIONS)
     train = _load_many(data)
-    cat = load_category_file(neutral) if neutral is not None else None
-    excluded = 0
-    if cat is not None:
-        overlap = train["text"].isin(set(cat["text"]))
-        if "id" in train:
-            overlap |= train["id"].isin(set(cat["id"]))
-        excluded = int(overlap.sum())
-        train = train[~overlap].reset_index(drop=True)
+    cat = load_neutral_files(neutral)
+    train, excluded = drop_neutral_overlap(train, cat)
     if opts["max_per_file"]:
         n = int(opts["max_per_file"])
         train = (train.groupby("source_file", group_keys=False, sort=False)
@@ -140,8 +136,7 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
         est.tune_neutral(clean_texts(cat.loc[tune, "text"]), cat.loc[tune, "sentiment"].tolist())
     metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
     if cat is not None:
-        held = cat.loc[~tune, ["text", "sentiment"]].rename(columns={"sentiment": "label"})
-        metrics["neutral_3class_heldout"] = _summary(evaluate_sentiment(est, held))
+        metrics.update(neutral_heldout_metrics(est, cat, tune))
     q = _int8_copy(est) if opts["eval_int8"] else None
     for name, df in dev_frames.items():
         metrics["dev"][name] = _summary(evaluate_sentiment(est, df))
@@ -150,7 +145,7 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     if out is not None:
         config = {"task": "sentiment", "backend": "transformer", "base_model": str(base), "seed": seed,
                   "data": [str(p) for p in data], "dev": [str(p) for p in dev or []],
-                  "neutral": str(neutral) if neutral else None, "options": opts,
+                  "neutral": neutral_names(neutral), "options": opts,
                   "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in est.get_params().items()},
                   "command": command}
         meta = {"task": "sentiment", "label_map": {str(i): c for i, c in enumerate(est.classes_)}}
@@ -170,21 +165,23 @@ def sentiment_card(name: str, config: dict, metrics: dict) -> str:
         q = m.get("int8") or {}
         rows.append(f"| {f} | {m['n']} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {m['docs_per_s']:,.0f} | "
                     f"{_fmt(q.get('accuracy'))} | {q.get('docs_per_s', 0) or 0:,.0f} |")
-    neu = metrics.get("neutral_3class_heldout")
+    from voc.classify.train import neutral_card_text
+
     fit = metrics["fit"]
+    layers = f", first {p['num_layers']} encoder layers only" if p.get("num_layers") else ""
     return f"""# Model card: {name}
 
 **Task**: comment- and clause-level sentiment (negative / neutral / positive) for Chinese customer feedback.
 **Backend**: `voc.transformer.model.TransformerSentiment`, fine-tuned from the local checkpoint
 `{Path(config['base_model']).name}` (sequence-classification head, AdamW lr {p['lr']}, batch {p['batch_size']},
 {p['epochs']} epoch(s) planned, linear warm-up {p['warmup_ratio']}, max length {p['max_length']} tokens, seed
-{config['seed']}). Trained on binary labels, the polar log-odds are Platt-calibrated on the early-stopping
+{config['seed']}{layers}). Trained on binary labels, the polar log-odds are Platt-calibrated on the early-stopping
 sample and neutral is decided from the confidence as in the TF-IDF model.
 **Long texts**: `{p['long_text']}`: {'clause windows of at most max length tokens (up to ' + str(p['max_windows']) + '), probabilities averaged weighted by tokens' if p['long_text'] == 'windows' else 'only the first max length tokens are read'}; training reads the first window.
 
 ## Data
 Training: {', '.join(f'`{Path(d).name}`' for d in config['data'])} ({metrics['train_rows']:,} rows after
-dropping {metrics['excluded_overlap_with_neutral_file']} comments of the 3-class file), from `../shared/data`
+dropping {metrics['excluded_overlap_with_neutral_file']} comments of the 3-class files), from `../shared/data`
 (not in the repository). Early stopping and calibration: {metrics['early_stopping_rows']} rows sampled from
 the dev files (so the dev figures below are slightly optimistic).
 
@@ -196,7 +193,7 @@ Linear layers (`quantize=True`).
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Neutral: {f"3-class accuracy {neu['accuracy']:.4f}, macro-F1 {neu['macro_f1']:.4f} on the held-out half ({neu['n']} comments) of `{Path(config['neutral']).name}`." if neu else "no 3-class data given."}
+Neutral: {neutral_card_text(config, metrics)}
 
 Training: {fit['steps']} steps of {fit['planned_steps']} planned ({fit['stopped_by']}), best at step
 {fit['best_step']}; {metrics['train_seconds']:,.0f} s on CPU ({p['num_threads']} threads). Speeds above are
@@ -321,7 +318,7 @@ on CPU including weak labelling.
 """
 
 
-def train_transformer(task: str, data: list[Path], dev: list[Path] | None = None, neutral: Path | None = None,
+def train_transformer(task: str, data: list[Path], dev: list[Path] | None = None, neutral=None,
                       unlabelled: list[Path] | None = None, out: Path | None = None, seed: int = 0,
                       params: dict | None = None, command: str = "", base_model: str | None = None):
     """``voc train --backend transformer``: sentiment from ``data``/``dev``/``neutral``; rater or touchpoint
