@@ -17,6 +17,15 @@ import yaml
 from voc.taxonomy.learned import CategoryModel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+EXTRA_GOLD_NAME = "extra_gold.csv"
+OWN_GOLD_NAME = "ood_train.csv"
+
+
+def default_extra_gold() -> list[Path]:
+    """The committed extra gold files that exist: ``models/labels/extra_gold.csv`` (labels of shared
+    comments, without text) and ``models/labels/ood_train.csv`` (comments we wrote, 12 other domains)."""
+    labels = REPO_ROOT / "models" / "labels"
+    return [p for p in (labels / EXTRA_GOLD_NAME, labels / OWN_GOLD_NAME) if p.is_file()]
 GOLD_NAME = "category_dev.csv"
 UNLABELLED_GLOB = "*_sentiment_*.csv"
 
@@ -58,9 +67,8 @@ def reproduce_command(config: dict, out_dir: Path) -> str:
         cmd += f" --sentiment-model {config['sentiment_model']}"
     if config.get("group_gate") is False:
         cmd += " --no-group-gate"
-    default_extra = REPO_ROOT / "models" / "labels" / "extra_gold.csv"
     extra_gold = config.get("extra_gold")
-    if extra_gold is not None and list(extra_gold) != ([_rel(default_extra)] if default_extra.is_file() else []):
+    if extra_gold is not None and list(extra_gold) != [_rel(p) for p in default_extra_gold()]:
         cmd += " --extra-gold" + "".join(f" {p}" for p in extra_gold)
     return cmd
 

@@ -24,16 +24,14 @@ import pandas as pd
 import yaml
 
 from voc.errors import InputError
-from voc.taxonomy.card import (GOLD_NAME, REPO_ROOT, UNLABELLED_GLOB, _rel, data_dir, model_card,  # noqa: F401
-                               reproduce_command, save_model_folder)
+from voc.taxonomy.card import (GOLD_NAME, REPO_ROOT, UNLABELLED_GLOB, _rel, data_dir, default_extra_gold,  # noqa: F401
+                               model_card, reproduce_command, save_model_folder)
 from voc.taxonomy.evaluate import evaluate_mapper, load_gold, prepare
 from voc.taxonomy.learned import CategoryModel
 from voc.taxonomy.model import load_taxonomy
 from voc.taxonomy.rules import RuleMapper
 
 THROUGHPUT_DOCS = 20_000
-EXTRA_GOLD_NAME = "extra_gold.csv"
-OWN_GOLD_NAME = "ood_train.csv"
 CHECK_NAME = "ood_check.csv"
 
 
@@ -102,13 +100,6 @@ def _throughput(mapper, clauses, scores, repeats: int = 2) -> float:
                 mapper.map_clauses(c, s)
         best = min(best, time.perf_counter() - t0)
     return round(len(clauses) / best, 1) if best > 0 else float("nan")
-
-
-def default_extra_gold() -> list[Path]:
-    """The committed extra gold files that exist: ``models/labels/extra_gold.csv`` (labels of shared
-    comments, without text) and ``models/labels/ood_train.csv`` (comments we wrote, 12 other domains)."""
-    labels = REPO_ROOT / "models" / "labels"
-    return [p for p in (labels / EXTRA_GOLD_NAME, labels / OWN_GOLD_NAME) if p.is_file()]
 
 
 def default_check_file() -> Path | None:
