@@ -145,3 +145,34 @@ def test_train_tunes_neutral_on_several_three_class_files(tmp_path):
     assert "`a.csv`, `b.csv`, `c.csv`" in card and "Per file:" in card
     import yaml
     assert yaml.safe_load((tmp_path / "m" / "config.yaml").read_text())["neutral"] == [str(f) for f in files]
+
+
+def test_data_weights_up_weight_a_file(tmp_path):
+    from voc.classify.tfidf import TfidfSentiment
+    from voc.classify.train import train_sentiment
+
+    base = [("房间很干净，服务很好", "positive"), ("前台热情，位置方便", "positive"), ("送餐太慢，菜都凉了", "negative"),
+            ("客服不回复，差评", "negative"), ("房间有异味，隔音差", "negative"), ("物流很快，包装完好", "positive")] * 3
+    own = [("退款秒到账，客服秒回", "positive"), ("投诉后马上处理好了", "positive"), ("说得好听，问题一直不解决", "negative")]
+    a, b = tmp_path / "base.csv", tmp_path / "own.csv"
+    for f, rows in ((a, base), (b, own)):
+        f.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows), encoding="utf-8")
+    X, y = [t for t, _ in base], [lab for _, lab in base]
+    plain = TfidfSentiment(min_df=1, cv=2).fit(X, y)
+    ones = TfidfSentiment(min_df=1, cv=2).fit(X, y, sample_weight=[1.0] * len(X))
+    np.testing.assert_allclose(plain.predict_proba(X), ones.predict_proba(X))  # weight 1 changes nothing
+    probe = ["退款秒到账"]
+    raw = {"min_df": 1, "calibration": "none"}  # compare the logistic regressions themselves
+    model1, _ = train_sentiment([a, b], params=raw, lexicon_weight=0)
+    model5, _ = train_sentiment([a, b], params=raw, lexicon_weight=0, data_weights={"own.csv": 5})
+    assert model5.decision_function(probe)[0] > model1.decision_function(probe)[0] > 0
+    with pytest.raises(InputError, match="not a training file"):
+        train_sentiment([a, b], data_weights={"nope.csv": 2})
+    with pytest.raises(ValueError, match="sample_weight"):
+        TfidfSentiment(min_df=1).fit(X, y, sample_weight=[-1.0] * len(X))
+    r = runner.invoke(app, ["train", "-t", "sentiment", "-d", str(a), "-o", str(tmp_path / "m"), "--data-weight",
+                            "own.csv"])
+    assert r.exit_code == 2 and "FILE_NAME=NUMBER" in r.output
+    r = runner.invoke(app, ["train", "-t", "rater", "-d", str(a), "-o", str(tmp_path / "m"), "--data-weight",
+                            "base.csv=2"])
+    assert r.exit_code == 2 and "sentiment" in r.output

@@ -27,9 +27,10 @@ class LexiconBlend(ClassifierMixin, BaseEstimator):
         self.model = model
         self.lexicon_weight = lexicon_weight
 
-    def fit(self, X, y):
-        """Fit a clone of ``model`` on ``(X, y)``; the lexicon needs no data."""
-        self.model_ = clone(self.model).fit(X, y)
+    def fit(self, X, y, sample_weight=None):
+        """Fit a clone of ``model`` on ``(X, y)`` (with ``sample_weight`` when given); the lexicon needs no data."""
+        kw = {} if sample_weight is None else {"sample_weight": sample_weight}
+        self.model_ = clone(self.model).fit(X, y, **kw)
         return self._finish()
 
     @classmethod

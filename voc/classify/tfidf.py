@@ -200,10 +200,15 @@ def neutral_proba(s: np.ndarray, cues: np.ndarray, threshold: float, mild_boost:
     return np.stack([(1 - p_neu) * (1 - pp), p_neu, (1 - p_neu) * pp], axis=1)
 
 
-def nb_weights(X: sp.csr_matrix, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    """``|log-count ratio|`` per feature (NB-SVM): how strongly it separates positive from negative."""
+def nb_weights(X: sp.csr_matrix, y: np.ndarray, alpha: float = 1.0, sample_weight: np.ndarray | None = None
+               ) -> np.ndarray:
+    """``|log-count ratio|`` per feature (NB-SVM): how strongly it separates positive from negative.
+
+    With ``sample_weight`` a row counts that many times."""
     B = X.copy()
     B.data[:] = 1.0
+    if sample_weight is not None:
+        B = sp.diags(np.asarray(sample_weight, dtype=float)) @ B
     p = alpha + np.asarray(B[y == 1].sum(axis=0)).ravel()
     q = alpha + np.asarray(B[y == 0].sum(axis=0)).ravel()
     return np.abs(np.log(p / p.sum()) - np.log(q / q.sum()))
@@ -252,20 +257,28 @@ class TfidfSentiment(ClassifierMixin, BaseEstimator):
         self.neutral_threshold, self.mild_boost, self.question_boost = neutral_threshold, mild_boost, question_boost
         self.neutral_temperature, self.random_state = neutral_temperature, random_state
 
-    def _fit_polar(self, X: sp.csr_matrix, y: np.ndarray) -> tuple[LogisticRegression, np.ndarray | None]:
-        w = nb_weights(X, y) ** self.nb_power if self.nb_power else None
-        return LogisticRegression(C=self.C, solver="liblinear").fit(_reweigh(X, w), y), w
+    def _fit_polar(self, X: sp.csr_matrix, y: np.ndarray, sw: np.ndarray | None = None
+                   ) -> tuple[LogisticRegression, np.ndarray | None]:
+        w = nb_weights(X, y, sample_weight=sw) ** self.nb_power if self.nb_power else None
+        return LogisticRegression(C=self.C, solver="liblinear").fit(_reweigh(X, w), y, sample_weight=sw), w
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit on texts labelled positive/negative, or positive/neutral/negative.
 
         Neutral rows do not train the polar model; when present they tune the
         neutral parameters on out-of-fold scores (the hyper-parameters stay as given).
+        ``sample_weight`` (one non-negative number per text, default 1) weighs rows in the NB ratios, the
+        logistic regression and the calibration, e.g. to up-weight a small in-domain file.
         """
         texts = clean_texts(X)
         y = np.array([str(v).strip().lower() for v in y], dtype=object)
         if len(texts) == 0 or len(texts) != len(y):
             raise ValueError(f"fit needs one label per text and at least one text: got {len(texts)} and {len(y)}")
+        sw = None
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=float)
+            if sw.shape != (len(texts),) or not np.isfinite(sw).all() or (sw < 0).any():
+                raise ValueError("sample_weight needs one finite, non-negative number per text")
         if not set(y) <= set(CLASSES):
             raise ValueError(f"labels must be negative/neutral/positive, got {sorted(set(y) - set(CLASSES))[:5]}")
         polar = np.flatnonzero(y != "neutral")
@@ -275,7 +288,8 @@ class TfidfSentiment(ClassifierMixin, BaseEstimator):
         self.vectorizer_ = NgramTfidfVectorizer(self.ngram_range, self.word_ngrams, self.min_df,
                                                 self.max_features).fit(texts)
         Xv = self.vectorizer_.transform(texts)
-        lr, self.feature_weights_ = self._fit_polar(Xv[polar], yb)
+        spw = None if sw is None else sw[polar]
+        lr, self.feature_weights_ = self._fit_polar(Xv[polar], yb, spw)
         self.coef_, self.intercept_ = lr.coef_.ravel().copy(), float(lr.intercept_[0])
         raw = _reweigh(Xv, self.feature_weights_) @ self.coef_ + self.intercept_
         self.calib_ = (1.0, 0.0)
@@ -283,9 +297,9 @@ class TfidfSentiment(ClassifierMixin, BaseEstimator):
         if self.calibration == "sigmoid" and k >= 2:
             oof = np.empty(len(polar))
             for tr, te in StratifiedKFold(k, shuffle=True, random_state=self.random_state).split(polar, yb):
-                m, w = self._fit_polar(Xv[polar[tr]], yb[tr])
+                m, w = self._fit_polar(Xv[polar[tr]], yb[tr], None if spw is None else spw[tr])
                 oof[te] = m.decision_function(_reweigh(Xv[polar[te]], w))
-            platt = LogisticRegression(C=1.0).fit(oof[:, None], yb)
+            platt = LogisticRegression(C=1.0).fit(oof[:, None], yb, sample_weight=spw)
             self.calib_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
             raw[polar] = oof
         self.classes_ = CLASSES.copy()

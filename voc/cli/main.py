@@ -138,6 +138,9 @@ def train(
     neutral_data: Optional[list[Path]] = typer.Option(
         None, "--neutral-data", help="Sentiment: GUIDELINES-format file with 3-class labels (repeatable); "
         "half of each tunes neutral, the other half measures it."),
+    data_weight: Optional[list[str]] = typer.Option(
+        None, "--data-weight", help="Sentiment (tfidf): FILE_NAME=W weighs each row of that --data file W times "
+        "(repeatable), e.g. my_domain.csv=3."),
     unlabelled: Optional[list[Path]] = typer.Option(None, "--unlabelled",
                                                     help="Categories: texts for weak labels (repeatable)."),
     out: Path = typer.Option(..., "--out", "-o", help="Model folder to write, e.g. models/my-sentiment."),
@@ -155,6 +158,8 @@ def train(
         keys, value = parse_override(item)
         hp[".".join(keys)] = tuple(value) if isinstance(value, list) else value
     command = "voc " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("voc") else ""
+    if data_weight and (backend != "tfidf" or task != "sentiment"):
+        raise ConfigError("--data-weight works with --task sentiment --backend tfidf only; drop it here")
     if backend == "transformer":
         from voc.transformer.train import train_transformer
 
@@ -169,7 +174,7 @@ def train(
 
             lw = float(hp.pop("lexicon_weight", 0.2))
             _, metrics = train_sentiment(list(data), list(dev or []), list(neutral_data or []), out, seed, hp,
-                                         command, lw)
+                                         command, lw, _data_weights(data_weight))
         elif task in ("rater", "touchpoint"):
             from voc.taxonomy.train import train_category_model
 
@@ -179,6 +184,22 @@ def train(
             raise ConfigError(f"unknown task {task!r}; use sentiment, rater or touchpoint")
     out_console.print_json(json.dumps(metrics, ensure_ascii=False, default=str))
     console.print(f"model written to {out}")
+
+
+def _data_weights(items: list[str] | None) -> dict[str, float]:
+    """``--data-weight NAME=W`` options as a dict."""
+    from voc.errors import ConfigError
+
+    out = {}
+    for item in items or []:
+        name, sep, w = item.rpartition("=")
+        try:
+            out[Path(name).name] = float(w)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise ConfigError(f"--data-weight {item!r} is not FILE_NAME=NUMBER, e.g. my_domain.csv=3")
+    return out
 
 
 @app.command("eval")
