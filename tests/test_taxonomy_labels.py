@@ -118,3 +118,15 @@ def test_training_gold_takes_extra_files_with_their_own_text(data_dir, tmp_path)
         bad = tmp_path / "bad.csv"
         pd.DataFrame({"id": ["x-1"], "text": ["好"]}).to_csv(bad, index=False)
         load_training_gold("touchpoint", gold, [bad], 0.4)
+
+
+def test_committed_own_files_are_valid():
+    train = load_gold(LABELS / "ood_train.csv", ("rater", "touchpoint"))
+    assert len(train) >= 300 and train["id"].is_unique and train["text"].str.len().min() > 0
+    _check_labels(train)
+    sx = pd.read_csv(LABELS / "sentiment_extra.csv", dtype=str, keep_default_na=False)
+    assert list(sx.columns) == ["id", "text", "label"] and len(sx) >= 1200
+    assert sx["id"].is_unique and sx["text"].is_unique and set(sx["label"]) == {"positive", "negative"}
+    # our own comments only: none may repeat a check file's text (those measure what training cannot see)
+    checks = pd.concat([load_gold(LABELS / f) for f in ("ood_check.csv", "ood_blind.csv", "ood_train.csv")])
+    assert not set(sx["text"]) & set(checks["text"])
