@@ -29,9 +29,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import normalize
 
+from voc.text.questions import question_share
+
 CLASSES = np.array(["negative", "neutral", "positive"])
 MILD_RE = re.compile("一般|还行|凑合|凑活|中规中矩|马马虎虎|还可以|尚可|过得去|说得过去|不好不坏|普普通通|将就")
-QUESTION_RE = re.compile(r"\?|吗(?:[,.!~ ]|$)|请问|是否|能不能|可不可以|有没有")
+QUESTION_RE = re.compile(r"\?|？|吗|么|嘛|请问|想问|问一下|咨询|是否|能不能|可不可以|有没有|多少|几点|哪里|在哪|哪儿")
 _U = np.uint64
 _B = _U(0x9E3779B97F4A7C15)
 _BINV = _U(pow(int(_B), -1, 2**64))
@@ -174,9 +176,10 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def text_cues(texts: list[str]) -> np.ndarray:
-    """Array (n, 2): whether each cleaned text has a mild word, and whether it asks a question."""
-    return np.array([(MILD_RE.search(t) is not None, QUESTION_RE.search(t) is not None) for t in texts],
-                    dtype=float).reshape(-1, 2)
+    """Array (n, 2): whether each cleaned text has a mild word, and the share of its pieces that are plain
+    questions (:func:`voc.text.questions.question_share`; rhetorical questions do not count)."""
+    return np.array([(MILD_RE.search(t) is not None, question_share(t) if QUESTION_RE.search(t) else 0.0)
+                     for t in texts], dtype=float).reshape(-1, 2)
 
 
 def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
@@ -342,7 +345,8 @@ class TfidfSentiment(ClassifierMixin, BaseEstimator):
     def _tune(s: np.ndarray, cues: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
         # Grid of (threshold, mild_boost, question_boost) scored by macro-F1 + accuracy, smoothed over
         # neighbouring cells so a broad plateau beats a lucky spike; then log-loss picks the temperature.
-        grid = (np.round(np.arange(0.5, 0.951, 0.025), 3), (0.0, 0.05, 0.1, 0.15, 0.2, 0.3), (0.0, 0.1, 0.2, 0.3))
+        grid = (np.round(np.arange(0.5, 0.951, 0.025), 3), (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),
+                (0.0, 0.1, 0.2, 0.3, 0.4, 0.5))
         score = np.zeros([len(g) for g in grid])
         for idx in np.ndindex(score.shape):
             pred = CLASSES[neutral_proba(s, cues, *(g[i] for g, i in zip(grid, idx)), 0.05).argmax(1)]

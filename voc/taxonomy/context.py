@@ -21,8 +21,8 @@ import re
 import numpy as np
 
 from voc.text.matcher import negated
+from voc.text.questions import NEGATOR_CHARS, is_plain_question  # noqa: F401  (re-exported)
 
-NEGATOR_CHARS = frozenset("不没无未别非")
 # Opinion words that the bundled sentiment lexicon scores as neutral but that judge a service or price.
 SUPPLEMENT_POSITIVE = ("合理", "公道", "很稳", "挺稳", "开得稳", "开车稳", "麻利", "利索", "清楚", "满格", "够用",
                        "准确", "省事", "仔细", "按时", "快捷", "秒到", "秒回", "清爽", "简洁", "客气", "健谈", "诚恳",
@@ -79,27 +79,6 @@ def supplement_flat(big: str, clause_of: np.ndarray, clause_start: np.ndarray, s
         local = big[int(clause_start[c]):start]
         out[c] = -s if (not starts_negated(m.group()) and negated(local, len(local))) else s
     return out
-
-
-QUESTION_OPENER_RE = re.compile(r"^(?:请问|请教|问一下|问下|问个问题|想问|咨询一下|咨询下|想咨询|求问|有人知道|谁知道)")
-# a question particle or a question word closing the clause
-QUESTION_END_RE = re.compile(r"(?:吗|么|嘛|多少钱|是多少|多少|几点|哪里|在哪|哪儿)[啊呀呢哈]?$")
-# A-not-A questions hold a negator but ask; they are removed before the negator check
-A_NOT_A_RE = re.compile(r"有没有|是不是|能不能|可不可以|会不会|要不要|行不行|好不好|对不对|用不用|需不需要|适不适合|合不合适|够不够|"
-                        r"包不包|送不送|收不收|退不退|支不支持|可否|能否|是否")
-RHETORICAL_RE = re.compile(r"难道|为什么|为啥|凭什么|怎么还|怎么又|怎么这么|怎么会|怎么能|怎么可以|到底|还敢|好意思|什么意思|有意义|"
-                           r"让我|居然|竟然|又要|还要|就这|至于|何必|不是说")
-
-
-def is_plain_question(clause: str) -> bool:
-    """True when ``clause`` only asks something: a polite opener (请问, 想问) or a closing question word (吗,
-    多少钱), with no negator outside A-not-A forms (有没有) and no rhetorical marker (难道, 怎么还, 居然)."""
-    c = clause.strip()
-    if not c or not (QUESTION_OPENER_RE.match(c) or QUESTION_END_RE.search(c[-5:])):
-        return False
-    if RHETORICAL_RE.search(c):
-        return False
-    return not any(ch in NEGATOR_CHARS for ch in A_NOT_A_RE.sub("", c))
 
 
 def drop_question_mentions(mentions: list, clauses: list[str]) -> list:
