@@ -345,7 +345,7 @@ class TfidfSentiment(ClassifierMixin, BaseEstimator):
     def _tune(s: np.ndarray, cues: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
         # Grid of (threshold, mild_boost, question_boost) scored by macro-F1 + accuracy, smoothed over
         # neighbouring cells so a broad plateau beats a lucky spike; then log-loss picks the temperature.
-        grid = (np.round(np.arange(0.5, 0.951, 0.025), 3), (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),
+        grid = (np.round(np.arange(0.5, 0.951, 0.025), 3), (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5),
                 (0.0, 0.1, 0.2, 0.3, 0.4, 0.5))
         score = np.zeros([len(g) for g in grid])
         for idx in np.ndindex(score.shape):

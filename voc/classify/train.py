@@ -189,7 +189,7 @@ Neutral: {neu_txt}
 Training took {metrics['train_seconds']} s on 2 CPU cores.
 
 ## Limits
-- Trained on hotel and shopping reviews only: other domains (telecom, banking, food delivery) are unseen.
+- {"Real training text is hotel and shopping reviews only; other domains are covered only by the short comments we wrote." if _extra_text(config) else "Trained on hotel and shopping reviews only: other domains (telecom, banking, food delivery) are unseen."}
 - Sarcasm and comparisons (比上次好多了) are hard for bag-of-n-gram models.
 
 ## Reproduce
