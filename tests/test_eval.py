@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from voc.cli.main import app
 from voc.errors import InputError
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
 ROWS = [
     ("房间很干净，服务也好", "positive"), ("送餐太慢了，等了一个小时", "negative"), ("质量不错，推荐购买", "positive"),
     ("客服态度恶劣，再也不买了", "negative"), ("一般般吧", "neutral"), ("默认好评", "neutral"),
@@ -176,3 +178,22 @@ def test_data_weights_up_weight_a_file(tmp_path):
     r = runner.invoke(app, ["train", "-t", "rater", "-d", str(a), "-o", str(tmp_path / "m"), "--data-weight",
                             "base.csv=2"])
     assert r.exit_code == 2 and "sentiment" in r.output
+
+
+def test_category_eval_scores_clauses_like_the_pipeline(tmp_path):
+    import yaml
+
+    from voc.classify.evaluate import clause_scorer_spec
+    from voc.classify.registry import default_models
+
+    pipeline_sentiment = default_models()["sentiment"].name
+    assert clause_scorer_spec("rules") == pipeline_sentiment  # rules: the default pipeline's clause scorer
+    trained = yaml.safe_load((ROOT / "models" / "rater-tfidf" / "config.yaml").read_text(encoding="utf-8"))
+    assert clause_scorer_spec("rater-tfidf") == trained["sentiment_model"]  # a model: the scorer it learned with
+    own = tmp_path / "m"
+    own.mkdir()
+    (own / "config.yaml").write_text("sentiment_model: lexicon\n", encoding="utf-8")
+    assert clause_scorer_spec(str(own)) == "lexicon"
+    bare = tmp_path / "n"
+    bare.mkdir()
+    assert clause_scorer_spec(str(bare)) == pipeline_sentiment

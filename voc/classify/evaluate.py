@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from voc.classify.sentiment import LABELS, SentimentStage, load_sentiment_model
-from voc.errors import InputError
+from voc.errors import InputError, ModelError
 from voc.text.stages import CleanStage
 
 TASKS = ("sentiment", "rater", "touchpoint")
@@ -86,4 +86,26 @@ def run_eval(task: str, model: str, data: str | Path) -> dict:
 
     gold = load_gold(data)
     mapper = load_mapper(task, model)
-    return {"model": model, "task": task, **evaluate_mapper(mapper, gold, task)}
+    spec = clause_scorer_spec(model)
+    scorer = None if spec == "lexicon" else load_sentiment_model(spec)
+    return {"model": model, "task": task, "clause_sentiment": spec,
+            **evaluate_mapper(mapper, gold, task, sentiment_model=scorer)}
+
+
+def clause_scorer_spec(model: str) -> str:
+    """The sentiment model that scores clauses when a category model is evaluated, as in a pipeline: the
+    one the model was trained with (its ``config.yaml``), else the default pipeline's, else ``lexicon``."""
+    import yaml
+
+    from voc.classify.registry import default_models, resolve_model
+
+    if model != "rules":
+        try:
+            cfg = resolve_model(model) / "config.yaml"
+            spec = (yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}).get("sentiment_model")
+            if spec:
+                return str(spec)
+        except (ModelError, OSError, yaml.YAMLError):
+            pass
+    default = default_models().get("sentiment")
+    return Path(default).name if default is not None else "lexicon"

@@ -237,8 +237,9 @@ def model_card(model: CategoryModel, metrics: dict, config: dict) -> str:
         "on the other domains and tested on each one; detection elsewhere is the rules', whose lexicons cover "
         "general service vocabulary (delivery, telecom, banking, ride hailing). The polarity model carries "
         "across domains.",
-        "- Clause sentiment comes from the lexicon model; a different sentiment model changes the "
-        "polarity inputs (retrain with it).",
+        f"- Clause sentiment comes from `{config.get('sentiment_model') or 'lexicon'}` (the pipeline's sentiment "
+        "model should be the same; `voc eval` uses it); a different sentiment model changes the polarity inputs "
+        "(retrain with it).",
         "",
         "## Reproduce",
         "",
