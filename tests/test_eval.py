@@ -197,3 +197,17 @@ def test_category_eval_scores_clauses_like_the_pipeline(tmp_path):
     bare = tmp_path / "n"
     bare.mkdir()
     assert clause_scorer_spec(str(bare)) == pipeline_sentiment
+
+
+def test_mild_word_alone_is_neutral():
+    import pandas as pd
+
+    from voc.classify.sentiment import SentimentStage
+
+    texts = ["还行", "一般般吧", "还可以。", "还行吧，物流挺快", "质量一般", "很好"]
+    out = SentimentStage(LexiconSentiment().fit())(pd.DataFrame({"text": texts}))
+    assert out["sentiment"].tolist()[:3] == ["neutral"] * 3
+    assert out.loc[0, "p_neutral"] == pytest.approx(0.9)  # the model's lean stays in the other 0.1
+    assert out.loc[0, "p_positive"] + out.loc[0, "p_negative"] == pytest.approx(0.1)
+    assert out.loc[3, "p_neutral"] < 1.0 and out.loc[4, "p_neutral"] < 1.0  # with an object: the model decides
+    assert out.loc[5, "sentiment"] == "positive"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -12,6 +13,10 @@ from voc.errors import ModelError
 from voc.stages import ModelStage
 
 LABELS = ("negative", "neutral", "positive")
+# A comment that is only a mild word (还行, 一般般吧, 还可以。) evaluates nothing: GUIDELINES.md makes it neutral.
+MILD_ONLY_RE = re.compile(r"^\s*(?:还行|一般般?|凑合|凑活|中规中矩|马马虎虎|还可以|尚可|过得去|说得过去|不好不坏|普普通通|将就)"
+                          r"(?:吧|啊|呀|了|的|哈|哦|呢|嘛|吧啦)*[\s,.!?~，。！？～…]*$")
+MILD_POLAR = 0.1  # probability left to positive + negative for such a comment
 
 
 def load_sentiment_model(spec: str):
@@ -40,7 +45,8 @@ class SentimentStage(ModelStage):
     """Add ``sentiment``, ``p_negative``/``p_neutral``/``p_positive`` and ``clause_scores``.
 
     Clause scores are ``p_positive - p_negative`` per clause, in [-1, 1].
-    Boilerplate and meaningless comments are ``neutral`` (GUIDELINES.md);
+    Boilerplate and meaningless comments, and comments that are only a mild word (还行, 一般般吧), are
+    ``neutral`` (GUIDELINES.md);
     emoji shift the probabilities of a comment by ``emoji_weight``.
     """
 
@@ -70,6 +76,13 @@ class SentimentStage(ModelStage):
         if "quality" in out:
             junk = out["quality"].isin(["boilerplate", "meaningless"]).to_numpy()
             p[junk] = [0.0, 1.0, 0.0]
+        mild = out["text"].str.match(MILD_ONLY_RE).to_numpy(dtype=bool)
+        if mild.any():
+            # neutral wins, but the model's lean stays in the polar probabilities (a binary benchmark reads it)
+            polar = p[mild][:, [0, 2]]
+            polar = polar / np.clip(polar.sum(axis=1, keepdims=True), 1e-12, None)
+            p[mild] = np.column_stack([MILD_POLAR * polar[:, 0], np.full(len(polar), 1 - MILD_POLAR),
+                                       MILD_POLAR * polar[:, 1]])
         out["p_negative"], out["p_neutral"], out["p_positive"] = p[:, 0], p[:, 1], p[:, 2]
         out["sentiment"] = np.array(LABELS)[p.argmax(axis=1)]
         if "clauses" in out:
