@@ -17,6 +17,9 @@ from voc.text.matcher import PhraseMatcher, negated
 from voc.text.segment import resource_path
 
 CLASSES = np.array(["negative", "neutral", "positive"])
+# Mild words: about a category they give it neutral; alone they make a comment neutral (GUIDELINES.md).
+MILD_WORDS = ("一般", "还行", "凑合", "凑活", "中规中矩", "马马虎虎", "还可以", "尚可", "过得去", "说得过去", "不好不坏",
+              "普普通通", "将就")
 INTENSIFIERS = ("非常", "特别", "十分", "超级", "相当", "极其", "真的", "太", "很", "超", "巨", "好")
 _INT_RE = re.compile("(?:" + "|".join(INTENSIFIERS) + ")$")
 

@@ -8,13 +8,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from voc.classify.lexicon import LexiconSentiment
+from voc.classify.lexicon import MILD_WORDS, LexiconSentiment
 from voc.errors import ModelError
 from voc.stages import ModelStage
 
 LABELS = ("negative", "neutral", "positive")
 # A comment that is only a mild word (还行, 一般般吧, 还可以。) evaluates nothing: GUIDELINES.md makes it neutral.
-MILD_ONLY_RE = re.compile(r"^\s*(?:还行|一般般?|凑合|凑活|中规中矩|马马虎虎|还可以|尚可|过得去|说得过去|不好不坏|普普通通|将就)"
+MILD_ONLY_RE = re.compile(r"^\s*(?:一般般|" + "|".join(MILD_WORDS) + r")"
                           r"(?:吧|啊|呀|了|的|哈|哦|呢|嘛|吧啦)*[\s,.!?~，。！？～…]*$")
 MILD_POLAR = 0.1  # probability left to positive + negative for such a comment
 

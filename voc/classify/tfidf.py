@@ -29,10 +29,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import normalize
 
+from voc.classify.lexicon import MILD_WORDS
 from voc.text.questions import question_share
 
 CLASSES = np.array(["negative", "neutral", "positive"])
-MILD_RE = re.compile("一般|还行|凑合|凑活|中规中矩|马马虎虎|还可以|尚可|过得去|说得过去|不好不坏|普普通通|将就")
+MILD_RE = re.compile("|".join(MILD_WORDS))
 QUESTION_RE = re.compile(r"\?|？|吗|么|嘛|请问|想问|问一下|咨询|是否|能不能|可不可以|有没有|多少|几点|哪里|在哪|哪儿")
 _U = np.uint64
 _B = _U(0x9E3779B97F4A7C15)

@@ -24,10 +24,15 @@ def _load_many(paths: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["text", "label"])
 
 
+def _neutral_paths(neutral) -> list:
+    """``neutral`` (a path, a list of paths or None) as a list."""
+    return [neutral] if isinstance(neutral, (str, Path)) else list(neutral or [])
+
+
 def load_neutral_files(neutral) -> pd.DataFrame | None:
     """The 3-class files (GUIDELINES format) that tune and measure neutral, concatenated with a
     ``source_file`` column; ``neutral`` is a path, a list of paths or None (then None is returned)."""
-    paths = [neutral] if isinstance(neutral, (str, Path)) else list(neutral or [])
+    paths = _neutral_paths(neutral)
     if not paths:
         return None
     frames = [load_category_file(p).assign(source_file=Path(p).name) for p in paths]
@@ -118,7 +123,7 @@ def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Pa
 
 def neutral_names(neutral) -> list[str]:
     """The 3-class files as strings, for the resolved config."""
-    return [str(p) for p in ([neutral] if isinstance(neutral, (str, Path)) else list(neutral or []))]
+    return [str(p) for p in _neutral_paths(neutral)]
 
 
 def neutral_card_text(config: dict, metrics: dict) -> str:
@@ -126,8 +131,7 @@ def neutral_card_text(config: dict, metrics: dict) -> str:
     neu = metrics.get("neutral_3class_heldout")
     if not neu:
         return "No 3-class data was given: neutral uses the default thresholds."
-    files = config.get("neutral") or []
-    files = [files] if isinstance(files, str) else files
+    files = _neutral_paths(config.get("neutral"))
     txt = (f"3-class accuracy {neu['accuracy']:.4f}, macro-F1 {neu['macro_f1']:.4f} on the held-out halves "
            f"({neu['n']} comments) of {', '.join(f'`{Path(f).name}`' for f in files)}; the other halves tuned the "
            "neutral decision.")

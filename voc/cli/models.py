@@ -34,7 +34,7 @@ def _friendly(fn):
 @_friendly
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")):
     """List the registered models; 'default' marks those the default pipeline (pipelines/demo.yaml) uses."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from voc.classify.registry import list_models
 
@@ -43,8 +43,6 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON ar
         sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")
         return
     console, _, out_console = _ui()
-    from rich.table import Column
-
     # Names and paths fold rather than being cut with an ellipsis in a narrow terminal.
     width = max([len(r["name"]) for r in rows] + [4])
     table = Table(Column("name", no_wrap=True, min_width=width), "task", "backend", "default", "weights",

@@ -17,6 +17,7 @@ import yaml
 from voc.taxonomy.learned import CategoryModel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+LABELS_DIR = REPO_ROOT / "models" / "labels"  # our committed label files
 EXTRA_GOLD_NAME = "extra_gold.csv"
 OWN_GOLD_NAME = "ood_train.csv"
 
@@ -24,8 +25,7 @@ OWN_GOLD_NAME = "ood_train.csv"
 def default_extra_gold() -> list[Path]:
     """The committed extra gold files that exist: ``models/labels/extra_gold.csv`` (labels of shared
     comments, without text) and ``models/labels/ood_train.csv`` (comments we wrote, 12 other domains)."""
-    labels = REPO_ROOT / "models" / "labels"
-    return [p for p in (labels / EXTRA_GOLD_NAME, labels / OWN_GOLD_NAME) if p.is_file()]
+    return [p for p in (LABELS_DIR / EXTRA_GOLD_NAME, LABELS_DIR / OWN_GOLD_NAME) if p.is_file()]
 GOLD_NAME = "category_dev.csv"
 UNLABELLED_GLOB = "*_sentiment_*.csv"
 

@@ -24,8 +24,8 @@ import pandas as pd
 import yaml
 
 from voc.errors import InputError
-from voc.taxonomy.card import (GOLD_NAME, REPO_ROOT, UNLABELLED_GLOB, _rel, data_dir, default_extra_gold,  # noqa: F401
-                               model_card, reproduce_command, save_model_folder)
+from voc.taxonomy.card import (GOLD_NAME, LABELS_DIR, UNLABELLED_GLOB, _rel, data_dir, default_extra_gold,
+                               save_model_folder)
 from voc.taxonomy.evaluate import evaluate_mapper, load_gold, prepare
 from voc.taxonomy.learned import CategoryModel
 from voc.taxonomy.model import load_taxonomy
@@ -104,19 +104,18 @@ def _throughput(mapper, clauses, scores, repeats: int = 2) -> float:
 
 def default_check_file() -> Path | None:
     """The committed out-of-domain check file (``models/labels/ood_check.csv``), if present."""
-    p = REPO_ROOT / "models" / "labels" / CHECK_NAME
+    p = LABELS_DIR / CHECK_NAME
     return p if p.is_file() else None
 
 
-def _load_extra(path: Path, data_dir: Path, tax_name: str) -> pd.DataFrame:
+def _load_extra(path: Path, folder: Path, tax_name: str) -> pd.DataFrame:
     """An extra gold file: GUIDELINES format with its own ``text`` (our own written comments), or labels
-    without text joined to the shared data (:func:`voc.taxonomy.labels.load_extra_gold`)."""
+    without text joined to the texts of ``folder`` (:func:`voc.taxonomy.labels.load_extra_gold`)."""
     from voc.taxonomy.labels import domain_of, load_extra_gold
 
-    with open(path, encoding="utf-8-sig") as f:
-        header = [c.strip() for c in f.readline().split(",")]
+    header = [str(c).strip() for c in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns]
     if "text" not in header:
-        return load_extra_gold(path, data_dir)
+        return load_extra_gold(path, folder)
     df = load_gold(path, (tax_name,))
     if "domain" not in df.columns:
         df["domain"] = [domain_of(Path(path).name, i) for i in df["id"]]

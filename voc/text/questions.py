@@ -20,15 +20,16 @@ RHETORICAL_RE = re.compile(r"难道|为什么|为啥|凭什么|怎么还|怎么�
                            r"让我|居然|竟然|又要|还要|就这|至于|何必|不是说")
 
 
+def _asks_only(c: str) -> bool:
+    """No rhetorical marker and no negator outside A-not-A forms."""
+    return not RHETORICAL_RE.search(c) and not any(ch in NEGATOR_CHARS for ch in A_NOT_A_RE.sub("", c))
+
+
 def is_plain_question(clause: str) -> bool:
     """True when ``clause`` only asks something: a polite opener (请问, 想问) or a closing question word (吗,
     多少钱), with no negator outside A-not-A forms (有没有) and no rhetorical marker (难道, 怎么还, 居然)."""
     c = clause.strip()
-    if not c or not (QUESTION_OPENER_RE.match(c) or QUESTION_END_RE.search(c[-5:])):
-        return False
-    if RHETORICAL_RE.search(c):
-        return False
-    return not any(ch in NEGATOR_CHARS for ch in A_NOT_A_RE.sub("", c))
+    return bool(c) and bool(QUESTION_OPENER_RE.match(c) or QUESTION_END_RE.search(c[-5:])) and _asks_only(c)
 
 
 # sentence pieces, each with its closing question mark if it has one
@@ -41,13 +42,9 @@ def question_share(text: str) -> float:
     A piece is a plain question when :func:`is_plain_question` says so, or when it ends with a question mark
     and has no negator outside A-not-A forms and no rhetorical marker.
     """
-    pieces = [p for p in (p.strip() for p in _PIECE_RE.findall(text)) if p.rstrip("？?").strip()]
+    pieces = [(p, p.rstrip("？?").strip()) for p in (p.strip() for p in _PIECE_RE.findall(text))]
+    pieces = [(p, body) for p, body in pieces if body]
     if not pieces:
         return 0.0
-    n = 0
-    for p in pieces:
-        body = p.rstrip("？?").strip()
-        if is_plain_question(body) or (p[-1] in "？?" and body and not RHETORICAL_RE.search(body)
-                                       and not any(ch in NEGATOR_CHARS for ch in A_NOT_A_RE.sub("", body))):
-            n += 1
+    n = sum(is_plain_question(body) or (p[-1] in "？?" and _asks_only(body)) for p, body in pieces)
     return n / len(pieces)

@@ -20,13 +20,9 @@ from voc.errors import InputError, ModelError
 def _texts(data: str | Path | None, n: int) -> list[str]:
     """``n`` comments: from ``data`` (a CSV with ``text``), else the shared dev files, else the bundled sample."""
     if data is not None:
-        p = Path(data)
-        if not p.is_file():
-            raise InputError(f"data file {p} does not exist")
-        texts = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        if "text" not in texts.columns:
-            raise InputError(f"data file {p} has no 'text' column")
-        texts = texts["text"].tolist()
+        from voc.classify.datasets import read_text_csv
+
+        texts = read_text_csv(data, ("text",), "data file {p} does not exist")["text"].tolist()
     else:
         from voc.classify.datasets import shared_available, shared_dir
 

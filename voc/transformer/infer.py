@@ -34,16 +34,20 @@ _CLAUSE_END = re.compile(r"(?<=[。！？；，、,.!?;~…\n])")
 
 
 @contextlib.contextmanager
-def _no_length_warning():
-    """Silence the tokenizer's 'sequence longer than the maximum' warning: windows handle long texts."""
+def quiet_transformers():
+    """Silence transformers' info/warning logging (e.g. 'newly initialized head', or the tokenizer's
+    'sequence longer than the maximum', which windows handle) and its progress bars for a block."""
     from transformers.utils import logging
 
-    old = logging.get_verbosity()
+    old, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()
+    logging.disable_progress_bar()
     try:
         yield
     finally:
         logging.set_verbosity(old)
+        if bars:
+            logging.enable_progress_bar()
 
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
@@ -109,7 +113,7 @@ def make_windows(tokenizer, texts: Sequence[str], max_length: int, policy: str =
     if limit < 1:
         raise ValueError(f"max_length {max_length} leaves no room for text")
     texts = ["" if t is None else str(t) for t in texts]
-    with _no_length_warning():
+    with quiet_transformers():
         enc = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
     ids, owner, weight, n_long = [], [], [], 0
     for i, toks in enumerate(enc):

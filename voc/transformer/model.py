@@ -13,7 +13,6 @@ is added) and nothing is ever downloaded. A fitted model saves as a plain Huggin
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 from pathlib import Path
 
@@ -22,26 +21,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
 from voc.errors import ModelError
-from voc.transformer.infer import LONG_TEXT_POLICIES, Windows, forward_windows, make_windows, merge_single
+from voc.transformer.infer import (LONG_TEXT_POLICIES, Windows, forward_windows, make_windows, merge_single,
+                                  quiet_transformers)
 from voc.transformer.loop import LoopConfig, fine_tune, seed_everything
 
 HF_WEIGHTS = "model.safetensors"
-
-
-@contextlib.contextmanager
-def quiet_transformers():
-    """Silence transformers' info/warning logging (e.g. 'newly initialized head') for a block."""
-    from transformers.utils import logging
-
-    old, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(old)
-        if bars:
-            logging.enable_progress_bar()
 
 
 def check_checkpoint(path) -> Path:

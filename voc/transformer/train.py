@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from voc.errors import ConfigError, InputError
@@ -104,9 +103,8 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
         (also score the dev files with the int8-quantised model).
     base_model : the local checkpoint to fine-tune.
     """
-    from voc.classify.datasets import hash_split
+    from voc.classify.datasets import hash_split, load_sentiment_csv
     from voc.classify.evaluate import evaluate_sentiment
-    from voc.classify.datasets import load_sentiment_csv
     from voc.classify.train import (_load_many, _summary, drop_neutral_overlap, load_neutral_files,
                                     neutral_heldout_metrics, neutral_names)
 
