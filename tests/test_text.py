@@ -154,3 +154,30 @@ def test_emoticon_gate_covers_every_emoticon():
     from voc.text.normalize import _EMOTICON_GATE, EMOTICONS
 
     assert all(_EMOTICON_GATE.search(e) for e in EMOTICONS)
+
+
+def test_bracket_emoticons_from_social_media():
+    from voc.text.normalize import TextCleaner
+
+    c = TextCleaner()
+    r = c.clean("又加班到十点[泪][泪]")
+    assert r.emojis == ["[泪]", "[泪]"] and r.emoji_score == -1.0
+    assert "泪" in r.text and "[" not in r.text  # the polar name stays for the text model
+    r = c.clean("终于修好了[Good]")
+    assert r.emoji_score == 1.0
+    r = c.clean("客服回复了[微笑]")  # often sarcastic: found, no polarity, removed
+    assert r.emojis == ["[微笑]"] and r.emoji_score == 0.0 and r.text == "客服回复了"
+    r = c.clean("详见[图片]和[1]")  # unknown bracket text is not an emoticon
+    assert r.emojis == [] and r.text == "详见[图片]和[1]"
+
+
+def test_bracket_emoticon_shifts_comment_sentiment():
+    import pandas as pd
+
+    from voc.classify.lexicon import LexiconSentiment
+    from voc.classify.sentiment import SentimentStage
+    from voc.text.stages import CleanStage
+
+    batch = CleanStage()(pd.DataFrame({"text": ["[怒][怒]", "[赞]"]}))
+    out = SentimentStage(LexiconSentiment().fit())(batch)
+    assert out["sentiment"].tolist() == ["negative", "positive"]

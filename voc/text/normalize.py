@@ -24,8 +24,23 @@ EMOTICONS = {
     "^_^": 1, "^o^": 1, "(^^)": 1, "^^": 1, ":-)": 1, ":)": 1, ":d": 1, "=)": 1, "(*^▽^*)": 1, "o(∩_∩)o": 1,
     "t_t": -1, "qaq": -1, "orz": -1, ":-(": -1, ":(": -1, "-_-": -1, "-_-||": -1, "= =": -1, "囧": -1,
 }
+# Weibo/WeChat bracket emoticons ([哈哈], [泪]) as exported from social media. Names that are often
+# sarcastic or carry no clear polarity ([微笑], [doge], [允悲], [笑cry], [思考]) are found but score 0 and are
+# removed; polar ones leave their name in the text. Unknown bracket text ([图片], [1]) is left alone.
+BRACKET_EMOTICONS = {
+    **dict.fromkeys(["哈哈", "嘻嘻", "爱你", "心", "赞", "good", "ok", "鼓掌", "耶", "太开心", "给力", "威武", "笑哈哈",
+                     "偷笑", "可爱", "亲亲", "花心", "馋嘴", "好爱哦", "好喜欢", "酷", "礼物", "握手", "作揖", "胜利",
+                     "星星眼", "憧憬", "色", "害羞", "强", "玫瑰", "鲜花", "点赞", "666", "棒"], 1),
+    **dict.fromkeys(["泪", "怒", "抓狂", "衰", "晕", "哼", "鄙视", "委屈", "生病", "伤心", "悲伤", "失望", "怒骂",
+                     "吐", "汗", "可怜", "弱", "拜拜", "打脸", "费解", "闭嘴", "黑线", "右哼哼", "左哼哼", "崩溃",
+                     "草泥马", "白眼", "裂开", "苦涩", "跪了", "泪流满面", "大哭", "流泪", "发怒", "难过", "心碎",
+                     "炸弹", "便便", "差劲", "怒火", "骷髅", "生气", "撇嘴", "抠鼻", "捂脸哭"], -1),
+    **dict.fromkeys(["微笑", "doge", "允悲", "笑cry", "二哈", "思考", "疑问", "吃惊", "哈欠", "困", "嘘", "挖鼻",
+                     "并不简单", "摊手", "吃瓜", "捂脸", "坏笑", "阴险", "斜眼", "浮云", "神马"], 0),
+}
+EMOTICONS.update({f"[{k}]": v for k, v in BRACKET_EMOTICONS.items()})
 _EMOTICON_RE = re.compile("|".join(re.escape(e) for e in sorted(EMOTICONS, key=len, reverse=True)), re.IGNORECASE)
-_EMOTICON_GATE = re.compile(r"[\^:=_\-囧]|qaq|orz", re.IGNORECASE)  # every emoticon above has one of these
+_EMOTICON_GATE = re.compile(r"[\^:=_\-囧\[]|qaq|orz", re.IGNORECASE)  # every emoticon above has one of these
 # Emoji polarity for the common ones in Chinese reviews; others count as 0.
 EMOJI_POLARITY = {
     **dict.fromkeys("👍😊😀😁😃😄😆😍🥰😘❤💯👏🙏🌟⭐🎉💕😋🤩😎👌💪🌹🙂☺😇🤗", 1),
@@ -92,8 +107,10 @@ def extract_emoji(text: str) -> tuple[str, list[str], float]:
         nonlocal score
         tok = m.group(0)
         found.append(tok)
-        score += EMOTICONS.get(tok.lower(), 0)
-        return " "
+        pol = EMOTICONS.get(tok.lower(), 0)
+        score += pol
+        # a polar bracket emoticon keeps its name in the text ([泪] -> 泪): text models read it too
+        return f" {tok[1:-1]} " if pol and tok[0] == "[" else " "
 
     if _EMOTICON_GATE.search(text):
         text = _EMOTICON_RE.sub(emo, text)
