@@ -211,3 +211,18 @@ def test_mild_word_alone_is_neutral():
     assert out.loc[0, "p_positive"] + out.loc[0, "p_negative"] == pytest.approx(0.1)
     assert out.loc[3, "p_neutral"] < 1.0 and out.loc[4, "p_neutral"] < 1.0  # with an object: the model decides
     assert out.loc[5, "sentiment"] == "positive"
+
+
+def test_sentiment_file_variants(tmp_path):
+    """GBK and BOM files, a GUIDELINES ``sentiment`` column and 0/1 labels all load as training files do."""
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("text,label\n房间很干净,1\n服务太差了,0\n".encode("gb18030"))
+    df = load_sentiment_file(gbk)
+    assert df["label"].tolist() == ["positive", "negative"] and df["text"].tolist() == ["房间很干净", "服务太差了"]
+    guide = tmp_path / "guide.csv"
+    guide.write_text("id,text,sentiment,rater,touchpoint\na,请问有停车位吗,neutral,,\nb,前台很热情, Positive ,,\n",
+                     encoding="utf-8-sig")
+    df = load_sentiment_file(guide)
+    assert df["label"].tolist() == ["neutral", "positive"]
+    res = evaluate_sentiment(LexiconSentiment().fit(), df)
+    assert res["n"] == 2

@@ -19,7 +19,8 @@ from voc.taxonomy.evaluate import parse_labels
 
 SENTIMENT_DOMAINS = ("hotel", "shopping")
 POLARITIES = ("negative", "neutral", "positive")
-_LABEL_ALIASES = {"0": "negative", "1": "positive", "neg": "negative", "pos": "positive", "neu": "neutral"}
+_LABEL_ALIASES = {"0": "negative", "1": "positive", "neg": "negative", "pos": "positive", "neu": "neutral",
+                  "正面": "positive", "负面": "negative", "中性": "neutral"}
 
 
 def shared_dir() -> Path:
@@ -38,22 +39,32 @@ def shared_available() -> bool:
 def read_text_csv(path: str | Path, required: Iterable[str],
                   missing_file: str = "labelled data file {p} does not exist; set VOC_SHARED_DIR to the shared "
                                       "folder") -> pd.DataFrame:
-    """A UTF-8(-BOM) CSV read as strings, checked for its ``required`` columns (one clear error otherwise).
+    """A CSV (UTF-8, UTF-8-BOM or GBK/GB18030, detected) read as strings, checked for its ``required`` columns
+    (one clear error otherwise).
 
     ``missing_file`` is the error for an absent file, with ``{p}`` for its path.
     """
+    from voc.io.encoding import sniff_file_encoding
+
     p = Path(path)
     if not p.is_file():
         raise InputError(missing_file.format(p=p))
+    enc = sniff_file_encoding(p)
     # keep_default_na=False: a review that reads "NA" or "null" stays text.
-    df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    try:
+        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig" if enc == "utf-8" else enc)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise InputError(f"{p} is not a readable CSV: {str(e).splitlines()[0]}") from None
+    df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(f"{p} lacks the column(s) {', '.join(missing)}; it needs {', '.join(required)}")
     return df
 
 
-def _norm_label(s: pd.Series) -> pd.Series:
+def norm_label(s: pd.Series) -> pd.Series:
+    """Labels lower-cased and stripped; ``1``/``0``, ``pos``/``neg``/``neu`` and 正面/负面/中性 become
+    ``positive``/``negative``/``neutral``."""
     s = s.str.strip().str.lower()
     return s.map(lambda v: _LABEL_ALIASES.get(v, v))
 
@@ -65,7 +76,7 @@ def load_sentiment_csv(path: str | Path) -> pd.DataFrame:
     Rows with empty text are dropped.
     """
     df = read_text_csv(path, ("text", "label"))
-    df["label"] = _norm_label(df["label"])
+    df["label"] = norm_label(df["label"])
     bad = sorted(set(df["label"]) - set(POLARITIES))
     if bad:
         raise InputError(f"{path} has labels {bad[:5]} that are not negative/neutral/positive")
@@ -98,7 +109,7 @@ def load_category_file(path: str | Path) -> pd.DataFrame:
     Adds ``rater_labels`` and ``touchpoint_labels``: dicts ``{key: polarity}``.
     """
     df = read_text_csv(path, ("id", "text", "sentiment", "rater", "touchpoint"))
-    df["sentiment"] = _norm_label(df["sentiment"])
+    df["sentiment"] = norm_label(df["sentiment"])
     df["rater_labels"] = df["rater"].map(parse_labels)
     df["touchpoint_labels"] = df["touchpoint"].map(parse_labels)
     return df

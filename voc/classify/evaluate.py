@@ -23,14 +23,21 @@ TASKS = ("sentiment", "rater", "touchpoint")
 
 
 def load_sentiment_file(path: str | Path) -> pd.DataFrame:
-    """A ``text,label`` CSV (UTF-8); other columns are kept."""
+    """A ``text,label`` CSV (UTF-8, UTF-8-BOM or GBK); other columns are kept.
+
+    A GUIDELINES-format file (``sentiment`` instead of ``label``) works too. Labels are normalised as for
+    training (:func:`voc.classify.datasets.norm_label`: ``1``/``0`` are ``positive``/``negative``).
+    """
+    from voc.classify.datasets import norm_label, read_text_csv
+
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"evaluation file {p} does not exist")
-    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    df = read_text_csv(p, (), missing_file="evaluation file {p} does not exist")
+    if "label" not in df.columns and "sentiment" in df.columns:
+        df = df.rename(columns={"sentiment": "label"})
     missing = {"text", "label"} - set(df.columns)
     if missing:
         raise InputError(f"{p.name} lacks column(s) {', '.join(sorted(missing))}; sentiment files need text,label")
+    df["label"] = norm_label(df["label"])
     bad = set(df["label"]) - set(LABELS)
     if bad:
         raise InputError(f"{p.name} has labels {sorted(bad)[:5]}; use positive, neutral or negative")
