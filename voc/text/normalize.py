@@ -38,9 +38,10 @@ BRACKET_EMOTICONS = {
     **dict.fromkeys(["微笑", "doge", "允悲", "笑cry", "二哈", "思考", "疑问", "吃惊", "哈欠", "困", "嘘", "挖鼻",
                      "并不简单", "摊手", "吃瓜", "捂脸", "坏笑", "阴险", "斜眼", "浮云", "神马"], 0),
 }
-EMOTICONS.update({f"[{k}]": v for k, v in BRACKET_EMOTICONS.items()})
+_BRACKET_POLARITY = {k.lower(): v for k, v in BRACKET_EMOTICONS.items()}
+_BRACKET_RE = re.compile(r"\[([^\[\]\s]{1,6})\]")
 _EMOTICON_RE = re.compile("|".join(re.escape(e) for e in sorted(EMOTICONS, key=len, reverse=True)), re.IGNORECASE)
-_EMOTICON_GATE = re.compile(r"[\^:=_\-囧\[]|qaq|orz", re.IGNORECASE)  # every emoticon above has one of these
+_EMOTICON_GATE = re.compile(r"[\^:=_\-囧]|qaq|orz", re.IGNORECASE)  # every emoticon above has one of these
 # Emoji polarity for the common ones in Chinese reviews; others count as 0.
 EMOJI_POLARITY = {
     **dict.fromkeys("👍😊😀😁😃😄😆😍🥰😘❤💯👏🙏🌟⭐🎉💕😋🤩😎👌💪🌹🙂☺😇🤗", 1),
@@ -107,11 +108,22 @@ def extract_emoji(text: str) -> tuple[str, list[str], float]:
         nonlocal score
         tok = m.group(0)
         found.append(tok)
-        pol = EMOTICONS.get(tok.lower(), 0)
+        score += EMOTICONS.get(tok.lower(), 0)
+        return " "
+
+    def bracket(m: re.Match) -> str:
+        nonlocal score
+        name = m.group(1)
+        pol = _BRACKET_POLARITY.get(name.lower())
+        if pol is None:  # [图片], [1]: not an emoticon
+            return m.group(0)
+        found.append(m.group(0))
         score += pol
         # a polar bracket emoticon keeps its name in the text ([泪] -> 泪): text models read it too
-        return f" {tok[1:-1]} " if pol and tok[0] == "[" else " "
+        return f" {name} " if pol else " "
 
+    if "[" in text:
+        text = _BRACKET_RE.sub(bracket, text)
     if _EMOTICON_GATE.search(text):
         text = _EMOTICON_RE.sub(emo, text)
     if _EMOJI_GATE.search(text) and emoji_lib.emoji_count(text):
