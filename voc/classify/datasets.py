@@ -49,10 +49,9 @@ def read_text_csv(path: str | Path, required: Iterable[str],
     p = Path(path)
     if not p.is_file():
         raise InputError(missing_file.format(p=p))
-    enc = sniff_file_encoding(p)
     # keep_default_na=False: a review that reads "NA" or "null" stays text.
     try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig" if enc == "utf-8" else enc)
+        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding=sniff_file_encoding(p))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise InputError(f"{p} is not a readable CSV: {str(e).splitlines()[0]}") from None
     df.columns = [str(c).strip() for c in df.columns]

@@ -1,6 +1,7 @@
 """Evaluate models the way the pipeline runs them, for ``voc eval``.
 
-Sentiment files have columns ``text,label`` (labels ``positive``/``neutral``/``negative``). When the gold
+Sentiment files have columns ``text,label`` (labels ``positive``/``neutral``/``negative``; a GUIDELINES file's
+``sentiment`` column serves when there is no ``label``). When the gold
 labels are only positive and negative, predictions are compared on positive vs negative: the argmax over
 those two probabilities, so a binary benchmark is not penalised for the model's neutral class.
 Category files follow GUIDELINES.md (``id,text,sentiment,rater,touchpoint``).
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from voc.classify.datasets import norm_label, read_text_csv
 from voc.classify.sentiment import LABELS, SentimentStage, load_sentiment_model
 from voc.errors import InputError, ModelError
 from voc.text.stages import CleanStage
@@ -28,8 +30,6 @@ def load_sentiment_file(path: str | Path) -> pd.DataFrame:
     A GUIDELINES-format file (``sentiment`` instead of ``label``) works too. Labels are normalised as for
     training (:func:`voc.classify.datasets.norm_label`: ``1``/``0`` are ``positive``/``negative``).
     """
-    from voc.classify.datasets import norm_label, read_text_csv
-
     p = Path(path)
     df = read_text_csv(p, (), missing_file="evaluation file {p} does not exist")
     if "label" not in df.columns and "sentiment" in df.columns:

@@ -27,6 +27,7 @@ EMOTICONS = {
 # Weibo/WeChat bracket emoticons ([哈哈], [泪]) as exported from social media. Names that are often
 # sarcastic or carry no clear polarity ([微笑], [doge], [允悲], [笑cry], [思考]) are found but score 0 and are
 # removed; polar ones leave their name in the text. Unknown bracket text ([图片], [1]) is left alone.
+# Keys are lower case (matched case-insensitively).
 BRACKET_EMOTICONS = {
     **dict.fromkeys(["哈哈", "嘻嘻", "爱你", "心", "赞", "good", "ok", "鼓掌", "耶", "太开心", "给力", "威武", "笑哈哈",
                      "偷笑", "可爱", "亲亲", "花心", "馋嘴", "好爱哦", "好喜欢", "酷", "礼物", "握手", "作揖", "胜利",
@@ -38,7 +39,6 @@ BRACKET_EMOTICONS = {
     **dict.fromkeys(["微笑", "doge", "允悲", "笑cry", "二哈", "思考", "疑问", "吃惊", "哈欠", "困", "嘘", "挖鼻",
                      "并不简单", "摊手", "吃瓜", "捂脸", "坏笑", "阴险", "斜眼", "浮云", "神马"], 0),
 }
-_BRACKET_POLARITY = {k.lower(): v for k, v in BRACKET_EMOTICONS.items()}
 _BRACKET_RE = re.compile(r"\[([^\[\]\s]{1,6})\]")
 _EMOTICON_RE = re.compile("|".join(re.escape(e) for e in sorted(EMOTICONS, key=len, reverse=True)), re.IGNORECASE)
 _EMOTICON_GATE = re.compile(r"[\^:=_\-囧]|qaq|orz", re.IGNORECASE)  # every emoticon above has one of these
@@ -114,7 +114,7 @@ def extract_emoji(text: str) -> tuple[str, list[str], float]:
     def bracket(m: re.Match) -> str:
         nonlocal score
         name = m.group(1)
-        pol = _BRACKET_POLARITY.get(name.lower())
+        pol = BRACKET_EMOTICONS.get(name.lower())
         if pol is None:  # [图片], [1]: not an emoticon
             return m.group(0)
         found.append(m.group(0))
