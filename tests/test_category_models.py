@@ -217,6 +217,59 @@ def test_category_stage_uses_trained_model(trained):
     assert "responsiveness:negative" in out["rater"].iloc[0] and out["rater"].iloc[1] == ""
 
 
+def test_best_threshold_maximises_f1_and_prefers_half():
+    from voc.taxonomy.learned import _best_threshold
+
+    y = np.array([1, 1, 1, 0, 0, 0])
+    assert _best_threshold(y, np.array([0.3, 0.35, 0.9, 0.1, 0.2, 0.25])) == 0.3  # only 0.3 catches all three
+    assert _best_threshold(y, np.array([0.9, 0.9, 0.9, 0.1, 0.1, 0.1])) == 0.5  # every t in (0.1, 0.9] ties
+
+
+def test_tuned_thresholds_are_recorded_per_category():
+    texts = [r[1] for r in GOLD]
+    m = CategoryModel("rater", min_df=1, max_features=5000, cv=3, min_positives=3, gate=False,
+                      threshold="tune").fit(texts, [r[3] for r in GOLD], weak=texts + UNLABELLED)
+    cats = m.fit_report_["categories"]
+    tuned = [k for k, v in cats.items() if "threshold" in v]
+    assert tuned and all(m.thresholds_[list(m.classes_).index(k)] == cats[k]["threshold"] for k in tuned)
+    assert all(0.2 <= t <= 0.7 for t in m.thresholds_)
+    assert m.use_model_[[list(m.classes_).index(k) for k in tuned]].all()  # gate off: every combiner is used
+
+
+OTHER_DOMAIN = ["银行柜台办业务排队两个小时", "信用卡年费乱扣，客服电话打不通", "网银转账一直失败", "理财经理很专业，讲得清楚",
+                "宽带装了三天还没网", "话费莫名其妙多扣了二十", "营业厅小姐姐态度很好", "套餐资费太贵了"]
+
+
+def test_domain_mix_keeps_rules_for_other_domains():
+    texts = [r[1] for r in GOLD]
+    labels = [r[3] for r in GOLD]
+    with pytest.raises(ValueError, match="other"):
+        CategoryModel("rater", min_df=1, cv=3, min_positives=3, domain_mix=True).fit(texts, labels, weak=texts)
+    m = CategoryModel("rater", min_df=1, max_features=5000, cv=3, min_positives=3, domain_mix=True).fit(
+        texts, labels, weak=texts + UNLABELLED, other=OTHER_DOMAIN)
+    n_docs = sum(bool(c) for c in prepare(texts + UNLABELLED + texts).clauses)  # weak + gold, empty ones dropped
+    assert m.fit_report_["domain"] == {"training_domains": n_docs, "other_domains": len(OTHER_DOMAIN)}
+    trained_cats = [k for k, v in m.fit_report_["categories"].items() if "model_f1_oof" in v]
+    assert trained_cats and m.use_model_[[list(m.classes_).index(k) for k in trained_cats]].all()
+    p = prepare(texts + OTHER_DOMAIN)
+    b = m._analyse(p.clauses, p.scores)
+    d = b[-1]
+    assert d.shape == (len(texts) + len(OTHER_DOMAIN),) and ((0 < d) & (d < 1)).all()
+    assert d[: len(texts)].mean() > 0.5 > d[len(texts):].mean()
+    # presence mixes the combiner (weight d) with the rule hits (weight 1 - d)
+    f = b[2]
+    hit = f["hits"] > 0
+    full = m._presence(b[3], hit)
+    mixed = m._presence(b[3], hit, d)
+    np.testing.assert_allclose(mixed, d[:, None] * full + (1 - d[:, None]) * hit)
+    # and the domain model survives the skops round trip
+    import skops.io as sio
+
+    loaded = sio.loads(sio.dumps(m), trusted=sio.get_untrusted_types(data=sio.dumps(m)))
+    assert loaded.map_batch(p.clauses, p.scores) == m.map_batch(p.clauses, p.scores)
+    np.testing.assert_array_equal(loaded.dom_coef_, m.dom_coef_)
+
+
 def test_fit_rejects_bad_labels():
     with pytest.raises(ValueError, match="nosuch"):
         CategoryModel("rater", min_df=1).fit(["房间很干净"] * 4, ["nosuch:positive"] * 4)
@@ -241,6 +294,41 @@ def test_train_category_model_writes_folder(gold_csv, unlabelled_csv, tmp_path):
     assert metrics["data"]["unlabelled"] == len(UNLABELLED) and metrics["roundtrip_identical"] is True
     assert "python -m voc.taxonomy.train --taxonomy touchpoint" in (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert hasattr(load_model(str(out)), "map_batch")
+
+
+def test_train_category_model_with_domain_mix_and_gold_weight(gold_csv, unlabelled_csv, tmp_path):
+    import yaml
+
+    from voc.taxonomy.train import train_category_model
+
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"text": OTHER_DOMAIN}).to_csv(other, index=False)
+    out = tmp_path / "rater-mix"
+    model, metrics = train_category_model("rater", gold_csv, [unlabelled_csv], out, extra_gold=[], other_domain=[other],
+                                          gold_weight=3, min_df=1, cv=3, min_positives=3, domain_mix=True)
+    assert model.dom_coef_ is not None and metrics["data"]["other_domain"] == len(OTHER_DOMAIN)
+    assert metrics["fit_report"]["domain"]["other_domains"] == len(OTHER_DOMAIN)
+    assert metrics["roundtrip_identical"] is True
+    cfg = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
+    assert cfg["gold_weight"] == 3 and "--gold-weight 3" in cfg["command"] and "domain_mix=True" in cfg["command"]
+    assert f"--other-domain {other}" in cfg["command"]
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "domain model" in card and "mixed" in card
+    with pytest.raises(ValueError, match="domain_mix"):
+        train_category_model("rater", gold_csv, [unlabelled_csv], None, extra_gold=[], other_domain=[],
+                             min_df=1, cv=3, min_positives=3, domain_mix=True)
+
+
+def test_sample_weight_changes_the_combiner_and_is_checked():
+    texts = [r[1] for r in GOLD]
+    labels = [r[3] for r in GOLD]
+    kw = dict(min_df=1, max_features=5000, cv=3, min_positives=3, gate=False)
+    a = CategoryModel("rater", **kw).fit(texts, labels, weak=texts + UNLABELLED)
+    w = np.where(np.arange(len(texts)) % 2 == 0, 5.0, 1.0)
+    b = CategoryModel("rater", **kw).fit(texts, labels, weak=texts + UNLABELLED, sample_weight=w)
+    assert not np.allclose(a.meta_coef_, b.meta_coef_)
+    with pytest.raises(ValueError, match="sample_weight"):
+        CategoryModel("rater", **kw).fit(texts, labels, weak=texts, sample_weight=w[:3])
 
 
 def test_split_is_stable_hash_of_id(gold_csv):

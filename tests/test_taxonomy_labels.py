@@ -69,17 +69,24 @@ def _check_labels(df: pd.DataFrame) -> None:
             assert set(parse_labels(s)) <= k, s
 
 
-def test_committed_extra_gold_has_no_text():
-    df = pd.read_csv(LABELS / "extra_gold.csv", dtype=str, keep_default_na=False)
+@pytest.mark.parametrize("name", ["extra_gold.csv", "extra_gold2.csv"])
+def test_committed_extra_gold_has_no_text(name):
+    df = pd.read_csv(LABELS / name, dtype=str, keep_default_na=False)
     assert list(df.columns) == list(LABEL_COLUMNS) and "text" not in df.columns
     assert len(df) >= 300 and df["id"].is_unique
     assert df["text_sha1"].str.fullmatch(r"[0-9a-f]{12}").all()
     _check_labels(df)
 
 
-def test_committed_check_file_is_valid():
-    df = load_gold(LABELS / "ood_check.csv", ("rater", "touchpoint"))
-    assert len(df) >= 150 and df["id"].is_unique and df["text"].str.len().min() > 0
+def test_extra_gold_files_label_different_comments():
+    ids = [pd.read_csv(LABELS / n, dtype=str)["id"] for n in ("extra_gold.csv", "extra_gold2.csv")]
+    assert not set(ids[0]) & set(ids[1])
+
+
+@pytest.mark.parametrize("name", ["ood_check.csv", "ood_check2.csv"])
+def test_committed_check_file_is_valid(name):
+    df = load_gold(LABELS / name, ("rater", "touchpoint"))
+    assert len(df) >= 150 and df["id"].is_unique and df["text"].is_unique and df["text"].str.len().min() > 0
     _check_labels(df)
 
 
@@ -113,7 +120,8 @@ def test_training_gold_takes_extra_files_with_their_own_text(data_dir, tmp_path)
     train, held, n = load_training_gold("touchpoint", gold, [labels, own], 0.4)
     assert n == 2 and {"hotel-1", "oodt-fd-1"} <= set(train["id"])
     assert train.loc[train["id"] == "oodt-fd-1", "touchpoint"].item() == "delivery:positive"
-    assert [p.name for p in default_extra_gold()] == ["extra_gold.csv", "ood_train.csv"]
+    assert [p.name for p in default_extra_gold()] == ["extra_gold.csv", "extra_gold2.csv", "ood_train.csv",
+                                                      "ood_train2.csv"]
     with pytest.raises(InputError, match="lacks column"):
         bad = tmp_path / "bad.csv"
         pd.DataFrame({"id": ["x-1"], "text": ["好"]}).to_csv(bad, index=False)
@@ -121,12 +129,19 @@ def test_training_gold_takes_extra_files_with_their_own_text(data_dir, tmp_path)
 
 
 def test_committed_own_files_are_valid():
-    train = load_gold(LABELS / "ood_train.csv", ("rater", "touchpoint"))
-    assert len(train) >= 300 and train["id"].is_unique and train["text"].str.len().min() > 0
-    _check_labels(train)
+    for name in ("ood_train.csv", "ood_train2.csv"):
+        train = load_gold(LABELS / name, ("rater", "touchpoint"))
+        assert len(train) >= 300 and train["id"].is_unique and train["text"].str.len().min() > 0
+        _check_labels(train)
     sx = pd.read_csv(LABELS / "sentiment_extra.csv", dtype=str, keep_default_na=False)
     assert list(sx.columns) == ["id", "text", "label"] and len(sx) >= 1200
     assert sx["id"].is_unique and sx["text"].is_unique and set(sx["label"]) == {"positive", "negative"}
     # our own comments only: none may repeat a check file's text (those measure what training cannot see)
     checks = pd.concat([load_gold(LABELS / f) for f in ("ood_check.csv", "ood_blind.csv", "ood_train.csv")])
     assert not set(sx["text"]) & set(checks["text"])
+    # the training files must not contain the check files' comments (boilerplate such as 默认好评 aside)
+    own = pd.concat([load_gold(LABELS / f) for f in ("ood_train.csv", "ood_train2.csv")])
+    sx2 = pd.read_csv(LABELS / "sentiment_extra2.csv", dtype=str, keep_default_na=False)
+    for check in ("ood_check.csv", "ood_check2.csv", "ood_blind.csv"):
+        texts = {t for t in load_gold(LABELS / check)["text"] if len(t) > 4}
+        assert not texts & (set(own["text"]) | set(sx["text"]) | set(sx2["text"])), check

@@ -13,7 +13,11 @@ How it decides, per comment and category:
    out-of-fold text scores, decides presence. It is kept only where it beat the bare rules out-of-fold on
    the gold training data by ``min_gain`` F1 and, given groups (domains), did not do worse than them when
    trained on the other groups; elsewhere the rules decide. (On hotel + shopping gold, learned detectors
-   did not carry from one domain to the other, so the shipped models keep the rules' detection.)
+   did not carry from one domain to the other.) With ``domain_mix`` the gate is replaced by a per-comment
+   mix: a domain model (character n-grams; the unlabelled corpus and its gold against texts of other
+   domains) gives each comment a weight ``d`` of being from the training domains, and presence is
+   ``d * combiner + (1 - d) * rule hit``, so the gold-trained text scores act on text like the training
+   data while comments from other domains keep the rules' detection.
 4. **Polarity.** A multinomial logistic regression over the attributed clauses (cue votes, clause
    sentiment of keyword clauses, the clause after a neutral keyword clause, mild words such as 一般,
    the comment's sentiment) gives each found category its polarity. Categories found without rule
@@ -84,7 +88,14 @@ class CategoryModel(BaseEstimator):
         when ``fit`` gets groups, did not do worse than the rules when trained on the other groups.
     min_gain : smallest out-of-fold F1 gain over the rules that switches a category to the combiner
         (about one example's worth for a category with 40 gold positives).
-    threshold : probability above which the combiner says a category is present.
+    domain_mix : decide presence per comment as ``d * combiner + (1 - d) * rule hit``, ``d`` the domain
+        model's probability that the comment is from the training domains (``fit`` needs ``other``). The
+        combiner and the gold text model then learn from the training-domain gold only (the gold comments
+        not in ``other``), the polarity model from all of it; the gate is only reported.
+    domain_C : inverse regularisation of the domain model.
+    threshold : probability above which the combiner says a category is present, or ``'tune'``: per
+        category, the threshold of ``THRESHOLD_GRID`` with the best out-of-fold F1 on the gold training data
+        (ties go to the one nearest 0.5).
     band : clause scores within ``±band`` count as neutral (as in the rules).
     random_state : seed of the fold split.
     """
@@ -92,7 +103,8 @@ class CategoryModel(BaseEstimator):
     def __init__(self, taxonomy: str = "rater", ngram_max: int = 3, min_df: int = 3,
                  max_features: int = 100_000, text_C: float = 16.0, gold_text: bool = True,
                  gold_C: float = 10.0, meta_C: float = 1.0, polarity_C: float = 1.0, cv: int = 5,
-                 min_positives: int = 8, gate: bool = True, min_gain: float = 0.02, threshold: float = 0.5,
+                 min_positives: int = 8, gate: bool = True, min_gain: float = 0.02,
+                 domain_mix: bool = False, domain_C: float = 1.0, threshold: float | str = 0.5,
                  band: float = 0.15, random_state: int = 0):
         self.taxonomy = taxonomy
         self.ngram_max = ngram_max
@@ -107,6 +119,8 @@ class CategoryModel(BaseEstimator):
         self.min_positives = min_positives
         self.gate = gate
         self.min_gain = min_gain
+        self.domain_mix = domain_mix
+        self.domain_C = domain_C
         self.threshold = threshold
         self.band = band
         self.random_state = random_state
@@ -167,10 +181,20 @@ class CategoryModel(BaseEstimator):
             G = np.zeros_like(S)
         return S, G
 
-    def _presence(self, meta: np.ndarray, hit: np.ndarray) -> np.ndarray:
-        """Probability of presence per comment × category (rule hits as 0/1 where no combiner is used)."""
+    def _domain(self, X) -> np.ndarray:
+        """Probability that each comment is from the training domains (1 without a domain model)."""
+        if getattr(self, "dom_coef_", None) is None:
+            return np.ones(X.shape[0])
+        return _sigmoid(np.asarray(X @ self.dom_coef_, dtype=float).ravel() + self.dom_intercept_)
+
+    def _presence(self, meta: np.ndarray, hit: np.ndarray, d: np.ndarray | None = None) -> np.ndarray:
+        """Probability of presence per comment × category (rule hits as 0/1 where no combiner is used;
+        with a domain weight ``d``, the combiner and the rule hits mixed per comment)."""
         z = np.einsum("nkm,km->nk", meta, self.meta_coef_) + self.meta_intercept_
-        return np.where(self.use_model_[None, :], _sigmoid(z), hit.astype(float))
+        p = _sigmoid(z)
+        if d is not None:
+            p = d[:, None] * p + (1.0 - d[:, None]) * hit
+        return np.where(self.use_model_[None, :], p, hit.astype(float))
 
     # ------------------------------------------------------------------ polarity
 
@@ -230,12 +254,16 @@ class CategoryModel(BaseEstimator):
         m = self._rule_matches(b)
         f = self._rule_features(b, m)
         m = strong_only(m)  # negated negative cues only vote
+        d = None
         if self.use_model_.any():
-            S, G = self._text_scores(self._doc_tfidf(b))
+            X = self._doc_tfidf(b)
+            S, G = self._text_scores(X)
+            if getattr(self, "dom_coef_", None) is not None:
+                d = self._domain(X)
         else:  # every category is decided by the rules: the text models are not needed
             S = G = np.zeros((b.n, len(self.classes_)))
         meta = self._meta(f, b.ndoc, S, G)
-        return b, m, f, meta
+        return b, m, f, meta, d
 
     def map_batch(self, clauses: list[list[str]], scores: list[list[float]]) -> list[list[Mention]]:
         """Mentions of many comments from their clauses and clause polarity scores (p_pos − p_neg)."""
@@ -244,9 +272,9 @@ class CategoryModel(BaseEstimator):
         n = len(clauses)
         if n == 0:
             return []
-        b, m, f, meta = self._analyse(clauses, scores)
+        b, m, f, meta, d = self._analyse(clauses, scores)
         hit = f["hits"] > 0
-        prob = self._presence(meta, hit)
+        prob = self._presence(meta, hit, d)
         found = (prob >= self.thresholds_[None, :]) & (b.ndoc[:, None] > 0)
         pairs = np.argwhere(found)
         out: list[list[Mention]] = [[] for _ in range(n)]
@@ -333,10 +361,17 @@ class CategoryModel(BaseEstimator):
         p = self._prepare(X)
         if not p.clauses:
             return np.zeros((0, len(self.classes_)))
-        b, m, f, meta = self._analyse(p.clauses, p.scores)
-        prob = self._presence(meta, f["hits"] > 0)
+        b, m, f, meta, d = self._analyse(p.clauses, p.scores)
+        prob = self._presence(meta, f["hits"] > 0, d)
         prob[b.ndoc == 0] = 0.0
         return prob
+
+    def domain_proba(self, X) -> np.ndarray:
+        """Per raw text, the domain model's probability that it is from the training domains (the weight
+        of the combiner under ``domain_mix``; 1 without a domain model)."""
+        p = self._prepare(X)
+        b = ClauseBatch(p.clauses, None, self.band)
+        return self._domain(self._doc_tfidf(b))
 
     def predict(self, X) -> np.ndarray:
         """Multi-label indicator matrix over ``classes_``."""
@@ -344,7 +379,8 @@ class CategoryModel(BaseEstimator):
 
     # ------------------------------------------------------------------ training
 
-    def fit(self, X, y=None, *, weak=None, groups=None, sentiment_model=None, verbose: bool = False):
+    def fit(self, X, y=None, *, weak=None, groups=None, other=None, sample_weight=None, sentiment_model=None,
+            verbose: bool = False):
         """Train on gold-labelled texts ``X``/``y`` and, optionally, unlabelled texts ``weak``.
 
         Parameters
@@ -357,6 +393,10 @@ class CategoryModel(BaseEstimator):
         groups : optional group (e.g. domain) of each gold comment. With two or more groups, a category's
             combiner is kept only if it also beats the rules when trained on the other groups, so
             detection changes that do not carry across domains fall back to the rules.
+        other : raw comments from domains other than ``weak``'s (with ``domain_mix``): the negative
+            examples of the domain model, whose positives are ``weak`` and the gold comments not in ``other``.
+        sample_weight : optional weight of each gold comment in the gold text model and the combiner (e.g.
+            more for the labels whose conventions the evaluation follows).
         sentiment_model : the clause scorer used for the gold comments (the lexicon model by default).
         """
         from sklearn.linear_model import LogisticRegression
@@ -399,7 +439,11 @@ class CategoryModel(BaseEstimator):
         self.thresholds_ = np.full(K, 0.5)
         self.pol_coef_ = None
         self.pol_intercept_ = None
+        self.dom_coef_ = None
+        self.dom_intercept_ = 0.0
         self._build_runtime()
+        if self.domain_mix and not other:
+            raise ValueError("domain_mix needs texts of other domains (other=...) for the domain model")
 
         # 1. weak supervision: the rules label the unlabelled comments; a text model learns them
         bw = ClauseBatch(weak_prep.clauses, None, self.band)
@@ -434,7 +478,16 @@ class CategoryModel(BaseEstimator):
         ok = bg.ndoc > 0
         hit = fg["hits"] > 0
         S, _ = self._text_scores(Xg)
-        idx = np.flatnonzero(ok)
+        idx_all = np.flatnonzero(ok)
+        w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if len(w) != len(X):
+            raise ValueError(f"X has {len(X)} texts but sample_weight has {len(w)} entries")
+        if self.domain_mix:  # the combiner acts only on training-domain text: it learns from that alone
+            same = ok & ~np.isin(np.asarray(X, dtype=object), list(other))
+            self._fit_domain(Xw[okw], Xg[same], other, log)
+            idx = np.flatnonzero(same)
+        else:
+            idx = idx_all
         n_folds = max(2, min(self.cv, len(idx)))
         folds = list(KFold(n_folds, shuffle=True, random_state=self.random_state).split(idx)) if len(idx) >= 4 else []
         grp = None if groups is None else np.asarray(list(groups), dtype=object)
@@ -444,11 +497,11 @@ class CategoryModel(BaseEstimator):
         if grp is not None and len(set(grp[idx])) >= 2:
             gi = grp[idx]
             group_folds = [(np.flatnonzero(gi != v), np.flatnonzero(gi == v)) for v in sorted(set(gi))]
-        G = self._gold_text_oof(Xg, Y, idx, folds)
+        G = self._gold_text_oof(Xg, Y, idx, folds, w)
         meta = self._meta(fg, bg.ndoc, S, G)
-        meta_grp = self._meta(fg, bg.ndoc, S, self._gold_text_oof(Xg, Y, idx, group_folds)) if group_folds else None
+        meta_grp = self._meta(fg, bg.ndoc, S, self._gold_text_oof(Xg, Y, idx, group_folds, w)) if group_folds else None
         if self.gold_text and folds:
-            self.gold_coef_, self.gold_intercept_ = self._gold_text_fit(Xg[idx], Y[idx])
+            self.gold_coef_, self.gold_intercept_ = self._gold_text_fit(Xg[idx], Y[idx], w[idx])
         report = {}
         for k, key in enumerate(keys):
             yk, hk = Y[idx, k], hit[idx, k].astype(int)
@@ -459,26 +512,30 @@ class CategoryModel(BaseEstimator):
             if npos < max(self.min_positives, 2) or npos == len(yk) or not folds:
                 entry["decision"] = "rules (too few gold positives)"
                 continue
-            f1_model = _f1(yk, (self._meta_oof(meta[idx, k], yk, folds) >= self.threshold).astype(int))
+            oof = self._meta_oof(meta[idx, k], yk, folds, w[idx])
+            thr = _best_threshold(yk, oof) if self.threshold == "tune" else float(self.threshold)
+            f1_model = _f1(yk, (oof >= thr).astype(int))
             entry["model_f1_oof"] = round(f1_model, 4)
+            entry["threshold"] = thr
             use = f1_model >= f1_rules + self.min_gain
             if group_folds:
                 # the combiner must also beat the rules when it is trained on other groups (domains)
-                f1_grp = _f1(yk, (self._meta_oof(meta_grp[idx, k], yk, group_folds) >= self.threshold).astype(int))
+                f1_grp = _f1(yk, (self._meta_oof(meta_grp[idx, k], yk, group_folds, w[idx]) >= thr).astype(int))
                 entry["model_f1_cross_group"] = round(f1_grp, 4)
                 use = use and f1_grp >= f1_rules
-            lr = LogisticRegression(C=self.meta_C, max_iter=3000).fit(meta[idx, k], yk)
+            lr = LogisticRegression(C=self.meta_C, max_iter=3000).fit(meta[idx, k], yk, sample_weight=w[idx])
             self.meta_coef_[k] = lr.coef_[0]
             self.meta_intercept_[k] = lr.intercept_[0]
-            self.thresholds_[k] = self.threshold
-            self.use_model_[k] = use or not self.gate
-            entry["decision"] = "model" if self.use_model_[k] else (
+            self.thresholds_[k] = thr
+            self.use_model_[k] = use or not self.gate or self.domain_mix
+            entry["gate"] = "model" if use else "rules"
+            entry["decision"] = "mixed" if self.domain_mix else "model" if self.use_model_[k] else (
                 f"rules (combiner not {self.min_gain:g} F1 better out-of-fold"
                 + (" or worse across groups)" if group_folds else ")"))
         log("combiner:", report)
 
         # 3. polarity model over gold mentions (every gold category, attributed as at prediction time)
-        gp = [(d, k) for d in idx for k in range(K) if keys[k] in y_gold[d]]
+        gp = [(d, k) for d in idx_all for k in range(K) if keys[k] in y_gold[d]]
         pairs = np.array(gp, dtype=np.int64).reshape(-1, 2)
         yp = np.array([POL_CLASSES.index(y_gold[d][keys[k]]) for d, k in gp], dtype=int)
         if len(pairs):
@@ -507,7 +564,28 @@ class CategoryModel(BaseEstimator):
         return self
 
 
-    def _gold_text_fit(self, Xg, Y):
+    def _fit_domain(self, X_weak, X_gold, other, log, max_weak: int = 20_000) -> None:
+        """Domain model: logistic regression on character n-grams, training domains (unlabelled corpus
+        and its gold) against ``other`` texts, classes balanced."""
+        from sklearn.linear_model import LogisticRegression
+
+        from voc.taxonomy.evaluate import prepare
+
+        if X_weak.shape[0] > max_weak:
+            keep = np.random.default_rng(self.random_state).choice(X_weak.shape[0], max_weak, replace=False)
+            X_weak = X_weak[np.sort(keep)]
+        bo = ClauseBatch(prepare(list(other), _NoScores()).clauses, None, self.band)
+        Xo = self._doc_tfidf(bo)[bo.ndoc > 0]
+        Xd = sp.vstack([X_weak, X_gold, Xo]).tocsr()
+        yd = np.r_[np.ones(X_weak.shape[0] + X_gold.shape[0]), np.zeros(Xo.shape[0])].astype(int)
+        lr = LogisticRegression(C=self.domain_C, solver="liblinear", class_weight="balanced",
+                                random_state=self.random_state).fit(Xd, yd)
+        self.dom_coef_ = lr.coef_[0].astype(np.float32)
+        self.dom_intercept_ = float(lr.intercept_[0])
+        self.fit_report_["domain"] = {"training_domains": int(yd.sum()), "other_domains": int((yd == 0).sum())}
+        log("domain model:", self.fit_report_["domain"])
+
+    def _gold_text_fit(self, Xg, Y, w=None):
         """Per-category logistic regression on gold text: (coef (V, K) float32, intercept (K,))."""
         from sklearn.linear_model import LogisticRegression
 
@@ -519,29 +597,30 @@ class CategoryModel(BaseEstimator):
             if yk.sum() < 2 or yk.sum() == len(yk):
                 icpt[k] = -8.0 if yk.sum() < len(yk) / 2 else 8.0
                 continue
-            lr = LogisticRegression(C=self.gold_C, solver="liblinear").fit(Xg, yk)
+            lr = LogisticRegression(C=self.gold_C, solver="liblinear").fit(Xg, yk, sample_weight=w)
             coef[:, k] = lr.coef_[0]
             icpt[k] = lr.intercept_[0]
         return coef, icpt
 
-    def _gold_text_oof(self, Xg, Y, idx, folds) -> np.ndarray:
+    def _gold_text_oof(self, Xg, Y, idx, folds, w) -> np.ndarray:
         """Out-of-fold gold text scores (0 where not computed)."""
         G = np.zeros(Y.shape, dtype=float)
         if not (self.gold_text and folds):
             return G
         for a, c in folds:
-            coef, icpt = self._gold_text_fit(Xg[idx[a]], Y[idx[a]])
+            coef, icpt = self._gold_text_fit(Xg[idx[a]], Y[idx[a]], w[idx[a]])
             G[idx[c]] = np.asarray(Xg[idx[c]] @ coef, dtype=float) + icpt
         return np.clip(G, -8, 8)
 
-    def _meta_oof(self, Mk, yk, folds) -> np.ndarray:
+    def _meta_oof(self, Mk, yk, folds, w) -> np.ndarray:
         """Out-of-fold combiner probabilities."""
         from sklearn.linear_model import LogisticRegression
 
         oof = np.zeros(len(yk))
         for a, c in folds:
             if 0 < yk[a].sum() < len(a):
-                oof[c] = LogisticRegression(C=self.meta_C, max_iter=3000).fit(Mk[a], yk[a]).predict_proba(Mk[c])[:, 1]
+                lr = LogisticRegression(C=self.meta_C, max_iter=3000).fit(Mk[a], yk[a], sample_weight=w[a])
+                oof[c] = lr.predict_proba(Mk[c])[:, 1]
             else:
                 oof[c] = float(yk[a].mean())
         return oof
@@ -554,6 +633,15 @@ class _NoScores:
 
     def predict_proba(self, X):
         return np.tile([0.0, 1.0, 0.0], (len(X), 1))
+
+
+THRESHOLD_GRID = np.round(np.arange(0.2, 0.71, 0.05), 2)
+
+
+def _best_threshold(y: np.ndarray, prob: np.ndarray) -> float:
+    """The threshold of ``THRESHOLD_GRID`` with the best F1 of ``prob >= t`` (ties: nearest 0.5)."""
+    scores = [(_f1(y, (prob >= t).astype(int)), -abs(t - 0.5)) for t in THRESHOLD_GRID]
+    return float(THRESHOLD_GRID[max(range(len(scores)), key=scores.__getitem__)])
 
 
 def _f1(y: np.ndarray, p: np.ndarray) -> float:

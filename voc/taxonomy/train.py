@@ -33,6 +33,7 @@ from voc.taxonomy.rules import RuleMapper
 
 THROUGHPUT_DOCS = 20_000
 CHECK_NAME = "ood_check.csv"
+BLIND_NAME = "ood_check2.csv"  # written by another annotator; only its overall scores are ever read
 
 
 def hash_fraction(key: str, salt: str = "") -> float:
@@ -51,13 +52,14 @@ def split_gold(gold: pd.DataFrame, eval_frac: float = 0.4, salt: str = "") -> tu
 
 def gold_groups(df: pd.DataFrame, min_rows: int = 20, max_groups: int = 10) -> list[str] | None:
     """Domain of each gold comment: a ``domain``/``source`` column, else the id prefix before ``-``
-    (``hotel-…``, ``shop-…``) when that gives 2 to ``max_groups`` groups of ``min_rows`` or more; else None."""
+    without trailing digits (``hotel-…``, ``shop-…``, ``oodt2-…`` → ``oodt``) when that gives 2 to ``max_groups``
+    groups of ``min_rows`` or more; else None."""
     for col in ("domain", "source"):
         if col in df.columns:
             g = df[col].astype(str)
             break
     else:
-        g = df["id"].astype(str).str.split("-", n=1).str[0]
+        g = df["id"].astype(str).str.split("-", n=1).str[0].str.rstrip("0123456789")
     counts = g.value_counts()
     if 2 <= len(counts) <= max_groups and counts.min() >= min_rows:
         return g.tolist()
@@ -89,6 +91,11 @@ def load_unlabelled(paths: list[Path], exclude_ids=(), exclude_texts=(), limit: 
     return df["text"].tolist()
 
 
+def load_other_domain(paths: list[Path], exclude_texts=()) -> list[str]:
+    """Texts (``text`` column) of files of comments from domains other than the unlabelled corpus."""
+    return load_unlabelled([Path(p) for p in paths], exclude_texts=exclude_texts)
+
+
 def _throughput(mapper, clauses, scores, repeats: int = 2) -> float:
     best = float("inf")
     for _ in range(repeats):
@@ -106,6 +113,33 @@ def default_check_file() -> Path | None:
     """The committed out-of-domain check file (``models/labels/ood_check.csv``), if present."""
     p = LABELS_DIR / CHECK_NAME
     return p if p.is_file() else None
+
+
+def default_blind_file() -> Path | None:
+    """The committed blind check file (``models/labels/ood_check2.csv``), if present: 200 comments in
+    eight domains written and labelled by an annotator who never saw voc's lexicons; used for scores only."""
+    p = LABELS_DIR / BLIND_NAME
+    return p if p.is_file() else None
+
+
+def _score_file(path: Path | None, tax, mappers: dict, sentiment_model) -> dict | None:
+    """``{'file', 'rules', 'model', 'domain_weight'}``: each mapper evaluated on a GUIDELINES-format file,
+    and the model's domain weights there; or None."""
+    if path is None:
+        return None
+    df = load_gold(path, (tax.name,))
+    prep = prepare(df["text"].tolist(), sentiment_model)
+    out = {"file": _rel(path), **{k: evaluate_mapper(m, df, tax, prepared=prep) for k, m in mappers.items()}}
+    out["domain_weight"] = domain_weight_summary(mappers["model"], df["text"])
+    return out
+
+
+def domain_weight_summary(model: CategoryModel, texts) -> dict | None:
+    """Mean domain weight and share of comments above 0.5 (where the combiner decides), or None."""
+    if getattr(model, "dom_coef_", None) is None or len(texts) == 0:
+        return None
+    d = model.domain_proba(list(texts))
+    return {"mean": round(float(d.mean()), 3), "share_above_half": round(float((d > 0.5).mean()), 3)}
 
 
 def _load_extra(path: Path, folder: Path, tax_name: str) -> pd.DataFrame:
@@ -145,7 +179,9 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
                          unlabelled_paths: list[str | Path] | None = None, out_dir: str | Path | None = None,
                          seed: int = 0, eval_frac: float = 0.4, max_unlabelled: int | None = None,
                          sentiment_model=None, group_gate: bool = True, extra_gold: list[str | Path] | None = None,
-                         check_path: str | Path | None = "default", verbose: bool = False, **params):
+                         check_path: str | Path | None = "default", blind_path: str | Path | None = "default",
+                         other_domain: list[str | Path] | str | None = "default", gold_weight: float = 1.0,
+                         verbose: bool = False, **params):
     """Train a :class:`CategoryModel` for ``taxonomy`` and evaluate it against the rules on held-out gold.
 
     Parameters
@@ -167,11 +203,17 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
         files with text; None for the committed ones (:func:`default_extra_gold`).
     check_path : a GUIDELINES-format file scored as an extra check (``'default'``: the committed
         ``models/labels/ood_check.csv``; None: none).
+    blind_path : a second check file, scored the same way (``'default'``: ``models/labels/ood_check2.csv``).
+    other_domain : with ``domain_mix=True``: files of comments (``text`` column) from domains other than the
+        unlabelled corpus, for the domain model (``'default'``: the committed own-text files,
+        :func:`~voc.taxonomy.card.default_other_domain`).
+    gold_weight : weight of the gold file's training comments, relative to the extra gold, in the gold text
+        model and the combiner (the held-out evaluation follows the gold file's labelling conventions).
     params : passed to :class:`CategoryModel`.
 
     Returns ``(model, metrics)``; ``metrics['rules']`` and ``metrics['model']`` are
-    :func:`~voc.taxonomy.evaluate.evaluate_mapper` results on the held-out part, ``metrics['check']`` the
-    same on the check file.
+    :func:`~voc.taxonomy.evaluate.evaluate_mapper` results on the held-out part, ``metrics['check']`` and
+    ``metrics['blind']`` the same on the check and blind check files.
     """
     t_start = time.perf_counter()
     log = print if verbose else (lambda *a, **k: None)
@@ -182,6 +224,7 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
     unlabelled_paths = [Path(p) for p in unlabelled_paths]
     extra_gold = default_extra_gold() if extra_gold is None else [Path(p) for p in extra_gold]
     check_path = default_check_file() if check_path == "default" else (Path(check_path) if check_path else None)
+    blind_path = default_blind_file() if blind_path == "default" else (Path(blind_path) if blind_path else None)
     train, held, n_extra = load_training_gold(tax.name, gold_path, extra_gold, eval_frac, log)
     gold_all = pd.concat([train, held], ignore_index=True)
     weak = load_unlabelled(unlabelled_paths, exclude_ids=gold_all["id"], exclude_texts=gold_all["text"],
@@ -196,20 +239,19 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
     t0 = time.perf_counter()
     model = CategoryModel(taxonomy, random_state=seed, **params)
     groups = gold_groups(train) if group_gate else None
-    model.fit(train["text"].tolist(), train[tax.name].tolist(), weak=weak or None, groups=groups,
-              sentiment_model=sentiment_model, verbose=verbose)
+    other_paths = _other_domain_paths(other_domain) if model.domain_mix else []
+    other = _other_texts(other_paths, held)
+    weight = np.where(np.arange(len(train)) < len(train) - n_extra, float(gold_weight), 1.0)
+    model.fit(train["text"].tolist(), train[tax.name].tolist(), weak=weak or None, groups=groups, other=other or None,
+              sample_weight=weight, sentiment_model=sentiment_model, verbose=verbose)
     train_s = time.perf_counter() - t0
 
     prep = prepare(held["text"].tolist(), sentiment_model)
     rules = RuleMapper(taxonomy).fit()
     res_rules = evaluate_mapper(rules, held, tax, prepared=prep)
     res_model = evaluate_mapper(model, held, tax, prepared=prep)
-    check = None
-    if check_path is not None:
-        cdf = load_gold(check_path, (tax.name,))
-        cprep = prepare(cdf["text"].tolist(), sentiment_model)
-        check = {"file": _rel(check_path), "rules": evaluate_mapper(rules, cdf, tax, prepared=cprep),
-                 "model": evaluate_mapper(model, cdf, tax, prepared=cprep)}
+    check = _score_file(check_path, tax, {"rules": rules, "model": model}, sentiment_model)
+    blind = _score_file(blind_path, tax, {"rules": rules, "model": model}, sentiment_model)
     # throughput of mapping alone on a larger batch of real comments
     sample = (weak or held["text"].tolist())[:THROUGHPUT_DOCS]
     sp_ = prepare(sample, sentiment_model)
@@ -221,10 +263,13 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
         "data": {"gold": str(gold_path), "gold_train": len(train), "gold_held_out": len(held),
                  "extra_gold": [_rel(p) for p in extra_gold], "extra_gold_train": n_extra,
                  "gold_groups": sorted(set(groups)) if groups else None,
+                 "other_domain_files": [_rel(p) for p in other_paths], "other_domain": len(other),
                  "unlabelled_files": [str(p) for p in unlabelled_paths], "unlabelled": len(weak)},
         "rules": res_rules,
         "model": res_model,
         "check": check,
+        "blind": blind,
+        "domain_weight_held_out": domain_weight_summary(model, held["text"]),
         "throughput": throughput,
         "train_seconds": round(train_s, 1),
         "total_seconds": round(time.perf_counter() - t_start, 1),
@@ -236,10 +281,22 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
         config = {"taxonomy": str(taxonomy), "gold_path": _rel(gold_path),
                   "unlabelled_paths": [_rel(p) for p in unlabelled_paths], "seed": seed, "eval_frac": eval_frac,
                   "max_unlabelled": max_unlabelled, "sentiment_model": sentiment_spec or type(sentiment_model).__name__,
-                  "group_gate": group_gate, "extra_gold": [_rel(p) for p in extra_gold], "out": _rel(out_dir),
+                  "group_gate": group_gate, "extra_gold": [_rel(p) for p in extra_gold],
+                  "other_domain": [_rel(p) for p in other_paths], "gold_weight": gold_weight, "out": _rel(out_dir),
                   "extra_params": dict(params), "params": model.get_params()}
         metrics["roundtrip_identical"] = save_model_folder(model, metrics, config, out_dir, check=(held, prep))
     return model, metrics
+
+
+def _other_domain_paths(other_domain) -> list[Path]:
+    from voc.taxonomy.card import default_other_domain
+
+    return default_other_domain() if other_domain == "default" else [Path(p) for p in (other_domain or [])]
+
+
+def _other_texts(paths: list[Path], held: pd.DataFrame) -> list[str]:
+    """Other-domain texts, without any held-out comment (the evaluation must not see them)."""
+    return load_other_domain(paths, exclude_texts=held["text"]) if paths else []
 
 
 def cross_validate(taxonomy: str = "rater", gold_path: str | Path | None = None, folds: int = 5, seed: int = 0,
@@ -270,12 +327,15 @@ def cross_validate(taxonomy: str = "rater", gold_path: str | Path | None = None,
     scorer = LexiconSentiment().fit()
     rules = RuleMapper(taxonomy).fit()
     out = {"taxonomy": tax.name, "n": len(train), "folds": []}
+    probe = CategoryModel(taxonomy, **params)
+    other_all = load_other_domain(_other_domain_paths("default")) if probe.domain_mix else []
     keys = ("micro_f1", "macro_f1", "polarity_accuracy", "strict_micro_f1")
     for i, (a, b) in enumerate(KFold(folds, shuffle=True, random_state=seed).split(train)):
         tr, te = train.iloc[a].reset_index(drop=True), train.iloc[b].reset_index(drop=True)
         model = CategoryModel(taxonomy, random_state=seed, **params)
+        other = [t for t in other_all if t not in set(te["text"])] or None
         model.fit(tr["text"].tolist(), tr[tax.name].tolist(), weak=weak or None, groups=gold_groups(tr),
-                  sentiment_model=scorer)
+                  other=other, sentiment_model=scorer)
         prep = prepare(te["text"].tolist(), scorer)
         fold = {name: {k: evaluate_mapper(m, te, tax, prepared=prep)[k] for k in keys}
                 for name, m in (("rules", rules), ("model", model))}
@@ -302,7 +362,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra-gold", nargs="*", default=None,
                     help="extra labelled files: labels without text (file,id,text_sha1,...) joined to the "
                          "data folder, or GUIDELINES-format files with text (default: models/labels/"
-                         "extra_gold.csv and ood_train.csv; give none to use no extra gold)")
+                         "extra_gold*.csv and ood_train*.csv; give none to use no extra gold)")
+    ap.add_argument("--other-domain", nargs="*", default="default",
+                    help="with --param domain_mix=true: files of comments from other domains for the domain "
+                         "model (default: models/labels/sentiment_extra*.csv and ood_train*.csv)")
+    ap.add_argument("--gold-weight", type=float, default=1.0,
+                    help="weight of the gold file's training comments relative to the extra gold")
     ap.add_argument("--cv", type=int, default=0, metavar="K",
                     help="instead of training, K-fold cross-validate rules and model on the training part")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -323,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     _, metrics = train_category_model(a.taxonomy, a.gold, a.unlabelled, a.out, seed=a.seed, eval_frac=a.eval_frac,
                                       max_unlabelled=a.max_unlabelled, sentiment_model=a.sentiment_model,
                                       group_gate=not a.no_group_gate, extra_gold=a.extra_gold,
+                                      other_domain=a.other_domain, gold_weight=a.gold_weight,
                                       verbose=not a.quiet, **params)
     summary = {k: {m: metrics[k][m] for m in ("micro_f1", "macro_f1", "polarity_accuracy", "strict_micro_f1")}
                for k in ("rules", "model")}
