@@ -93,6 +93,32 @@ def test_train_blend_round_trip(tmp_path, sent_file):
     assert np.allclose(loaded.predict_proba(X), model.predict_proba(X))
     assert list(loaded.classes_) == ["negative", "neutral", "positive"]
     assert metrics["dev"]["s.csv"]["n"] == 6
+    # the committed other-domain check files are scored and tabulated on the card
+    from voc.classify.train import default_check_files
+
+    names = {c.name for c in default_check_files()}
+    assert names and set(metrics["checks"]) == names
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "## Other domains" in card and all(f"`{n}`" in card for n in names)
+    three = [r for r in metrics["checks"].values() if r["all"]["mode"] == "3-class"]
+    assert three and all(0 <= r["polar"]["accuracy"] <= 1 and r["polar"]["n"] < r["n"] for r in three)
+
+
+def test_train_sentiment_check_files(tmp_path):
+    from voc.classify.train import train_sentiment
+
+    rows = [("房间很干净", "positive"), ("服务很好", "positive"), ("送餐太慢", "negative"), ("客服不回复", "negative")] * 4
+    train = tmp_path / "train.csv"
+    train.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows), encoding="utf-8")
+    check = tmp_path / "mine.csv"  # GUIDELINES format: the sentiment column
+    check.write_text("id,text,sentiment\nm-1,服务很好,positive\nm-2,太慢了,negative\nm-3,一般,neutral\n",
+                     encoding="utf-8")
+    _, metrics = train_sentiment([train], checks=[check], params={"min_df": 1, "cv": 2})
+    assert metrics["checks"]["mine.csv"]["n"] == 3 and metrics["checks"]["mine.csv"]["polar"]["n"] == 2
+    own = tmp_path / "own.csv"
+    own.write_text("text,label\n服务真好,positive\n等了好久,negative\n", encoding="utf-8")
+    _, metrics = train_sentiment([train, own], checks=[own], params={"min_df": 1, "cv": 2})
+    assert metrics["checks"] == {}  # a file trained on is not a check
 
 
 def test_category_eval_rules_json(tmp_path):

@@ -9,7 +9,7 @@ import pandas as pd
 
 from voc.classify.blend import LexiconBlend
 from voc.classify.datasets import hash_split, load_category_file, load_sentiment_csv
-from voc.classify.evaluate import evaluate_sentiment
+from voc.classify.evaluate import evaluate_sentiment, load_sentiment_file
 from voc.classify.modelio import save_model_folder
 from voc.classify.tfidf import TfidfSentiment
 from voc.errors import InputError
@@ -60,9 +60,37 @@ def neutral_heldout_metrics(model, cat: pd.DataFrame, tune) -> dict:
     return out
 
 
+LABELS_DIR = Path(__file__).resolve().parents[2] / "models" / "labels"
+CHECK_FILES = {  # comments we wrote in other domains, never trained on: scored after training
+    "ood_check.csv": "food delivery, telecom, banking, ride hailing ...",
+    "ood_blind.csv": "scored for candidate models, never used to choose one",
+    "ood_blind2.csv": "film, games, music, books, social media, local services, tourism",
+}
+
+
+def default_check_files() -> list[Path]:
+    """The committed other-domain check files that exist (:data:`CHECK_FILES` under ``models/labels``)."""
+    return [LABELS_DIR / n for n in CHECK_FILES if (LABELS_DIR / n).is_file()]
+
+
+def score_check_files(model, paths: list[Path]) -> dict:
+    """Per check file: 3-class accuracy (or binary, for binary gold) and positive-vs-negative accuracy on its
+    polar rows."""
+    out = {}
+    for p in paths:
+        df = load_sentiment_file(p)
+        res = {"n": int(len(df)), "all": _summary(evaluate_sentiment(model, df))}
+        polar = df[df["label"].isin(["positive", "negative"])]
+        if 0 < len(polar) < len(df):
+            res["polar"] = _summary(evaluate_sentiment(model, polar))
+        out[Path(p).name] = res
+    return out
+
+
 def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Path | list[Path] | None = None,
                     out: Path | None = None, seed: int = 0, params: dict | None = None,
-                    command: str = "", lexicon_weight: float = 0.2, data_weights: dict[str, float] | None = None):
+                    command: str = "", lexicon_weight: float = 0.2, data_weights: dict[str, float] | None = None,
+                    checks: list[Path] | None = None):
     """Train :class:`~voc.classify.tfidf.TfidfSentiment` and evaluate it.
 
     Parameters
@@ -79,6 +107,8 @@ def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Pa
     command : the command line that reproduces the model (for the card).
     data_weights : training file name → weight of each of its rows (default 1), e.g. to up-weight a small
         file from the user's own domain.
+    checks : other-domain files (``text`` and ``label`` or ``sentiment``) scored after training, for the
+        card's "Other domains" table; None for :func:`default_check_files`, ``[]`` for none.
     """
     if not data:
         raise InputError("give at least one training file (--data)")
@@ -111,6 +141,9 @@ def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Pa
     metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
     for p in dev or []:
         metrics["dev"][Path(p).name] = _summary(evaluate_sentiment(model, load_sentiment_csv(p)))
+    trained_on = {Path(d).name for d in data}
+    checks = default_check_files() if checks is None else [Path(c) for c in checks]
+    metrics["checks"] = score_check_files(model, [c for c in checks if c.name not in trained_on])
     if out is not None:
         config = {"task": "sentiment", "backend": "tfidf", "seed": seed, "data": [str(p) for p in data],
                   "dev": [str(p) for p in dev or []], "neutral": neutral_names(neutral),
@@ -159,6 +192,24 @@ def _summary(res: dict) -> dict:
     return {k: res[k] for k in ("n", "mode", "accuracy", "macro_f1", "docs_per_s", "per_class")}
 
 
+def _checks_text(metrics: dict) -> str:
+    """The card's table of other-domain check files (comments we wrote, never trained on)."""
+    checks = metrics.get("checks") or {}
+    if not checks:
+        return ""
+    rows = []
+    for f, r in checks.items():
+        what = CHECK_FILES.get(f, "")
+        pol = r.get("polar")
+        pol_acc = f"{pol['accuracy']:.3f}" if pol else "–"
+        label = f"`{f}` ({what})" if what else f"`{f}`"
+        rows.append(f"| {label} | {r['n']} | {r['all']['mode']} | {r['all']['accuracy']:.3f} | {pol_acc} |")
+    return ("\n## Other domains\nComments we wrote in other domains, never trained on. The extra training files "
+            "were written by the same kind\nof writer, so these scores overstate accuracy on real text from those "
+            "domains.\n\n| file | n | mode | accuracy | positive vs negative on its polar rows |\n|---|---|---|---|---|\n"
+            + "\n".join(rows) + "\n")
+
+
 def _card(name: str, config: dict, metrics: dict, command: str) -> str:
     rows = "\n".join(f"| {f} | {m['n']} | {m['mode']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | "
                      f"{m['docs_per_s']:,.0f} |" for f, m in metrics["dev"].items())
@@ -189,7 +240,7 @@ Binary dev sets are scored on positive vs negative (argmax of those two probabil
 {rows}
 
 Neutral: {neu_txt}
-
+{_checks_text(metrics)}
 Training took {metrics['train_seconds']} s on 2 CPU cores.
 
 ## Limits
