@@ -147,6 +147,14 @@ def _fmt(v) -> str:
     return "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def _score_table(rules: dict, model: dict) -> list[str]:
+    """Markdown rows: micro/macro-F1, polarity accuracy and strict micro-F1 of the rules and the model."""
+    keys = ("micro_f1", "macro_f1", "polarity_accuracy", "strict_micro_f1")
+    return ["| | micro-F1 | macro-F1 | polarity accuracy | strict micro-F1 |", "|---|---|---|---|---|",
+            *(f"| {name} | " + " | ".join(_fmt(res[k]) for k in keys) + " |"
+              for name, res in (("rules", rules), ("model", model)))]
+
+
 def _weights_note(metrics: dict) -> str:
     """'; domain weight d: mean 0.89 (98% above 0.5) on the held-out comments, ...' from the metrics."""
     parts = []
@@ -232,10 +240,7 @@ def model_card(model: CategoryModel, metrics: dict, config: dict) -> str:
         f"{metrics['evaluated_on']}; detection scored per category, polarity accuracy on correctly found "
         "categories, strict micro-F1 requires category and polarity.",
         "",
-        "| | micro-F1 | macro-F1 | polarity accuracy | strict micro-F1 |",
-        "|---|---|---|---|---|",
-        f"| rules | {_fmt(r['micro_f1'])} | {_fmt(r['macro_f1'])} | {_fmt(r['polarity_accuracy'])} | {_fmt(r['strict_micro_f1'])} |",
-        f"| model | {_fmt(m['micro_f1'])} | {_fmt(m['macro_f1'])} | {_fmt(m['polarity_accuracy'])} | {_fmt(m['strict_micro_f1'])} |",
+        *_score_table(r, m),
         "",
         "| category | support | rules F1 | model F1 | detection by |",
         "|---|---|---|---|---|",
@@ -244,34 +249,16 @@ def model_card(model: CategoryModel, metrics: dict, config: dict) -> str:
         rk, mk = r["per_class"][k], m["per_class"][k]
         by = rep.get(k, {}).get("decision", "")
         lines.append(f"| {k} | {rk['support']} | {_fmt(rk['f1'])} | {_fmt(mk['f1'])} | {by} |")
-    chk = metrics.get("check")
-    if chk:
-        cr, cm = chk["rules"], chk["model"]
-        lines += [
-            "",
-            f"Check file `{chk['file']}` ({cm['n']} comments written for voc in other domains: food delivery, "
-            "telecom and apps, banking, ride hailing, retail and services). It was used to find lexicon gaps, so "
-            "its scores are optimistic as well:",
-            "",
-            "| | micro-F1 | macro-F1 | polarity accuracy | strict micro-F1 |",
-            "|---|---|---|---|---|",
-            f"| rules | {_fmt(cr['micro_f1'])} | {_fmt(cr['macro_f1'])} | {_fmt(cr['polarity_accuracy'])} | {_fmt(cr['strict_micro_f1'])} |",
-            f"| model | {_fmt(cm['micro_f1'])} | {_fmt(cm['macro_f1'])} | {_fmt(cm['polarity_accuracy'])} | {_fmt(cm['strict_micro_f1'])} |",
-        ]
-    bl = metrics.get("blind")
-    if bl:
-        br, bm = bl["rules"], bl["model"]
-        lines += [
-            "",
-            f"Blind check file `{bl['file']}` ({bm['n']} comments in eight domains, hotels and online shopping "
-            "among them, written and labelled to GUIDELINES by an annotator who never saw voc's lexicons; only "
-            "these overall scores are read, never its errors):",
-            "",
-            "| | micro-F1 | macro-F1 | polarity accuracy | strict micro-F1 |",
-            "|---|---|---|---|---|",
-            f"| rules | {_fmt(br['micro_f1'])} | {_fmt(br['macro_f1'])} | {_fmt(br['polarity_accuracy'])} | {_fmt(br['strict_micro_f1'])} |",
-            f"| model | {_fmt(bm['micro_f1'])} | {_fmt(bm['macro_f1'])} | {_fmt(bm['polarity_accuracy'])} | {_fmt(bm['strict_micro_f1'])} |",
-        ]
+    files = (("check", "Check file `{file}` ({n} comments written for voc in other domains: food delivery, telecom "
+              "and apps, banking, ride hailing, retail and services). It was used to find lexicon gaps, so its "
+              "scores are optimistic as well:"),
+             ("blind", "Blind check file `{file}` ({n} comments in eight domains, hotels and online shopping among "
+              "them, written and labelled to GUIDELINES by an annotator who never saw voc's lexicons; only these "
+              "overall scores are read, never its errors):"))
+    for key, text in files:
+        res = metrics.get(key)
+        if res:
+            lines += ["", text.format(file=res["file"], n=res["model"]["n"]), "", *_score_table(res["rules"], res["model"])]
     tp = metrics.get("throughput", {})
     lines += [
         "",
