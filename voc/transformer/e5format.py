@@ -152,7 +152,9 @@ def quantize_q4_0(x: np.ndarray) -> bytes:
     idx = np.abs(x).argmax(axis=1)
     mx = x[np.arange(len(x)), idx]
     d = (mx / -8.0).astype(np.float32)
-    inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
+    with np.errstate(divide="ignore", over="ignore"):
+        inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
+    inv[~np.isfinite(inv)] = 0.0  # subnormal blocks: their fp16 scale is 0, so every value dequantises to 0
     q = np.clip(np.floor(x * inv[:, None] + 8.5), 0, 15).astype(np.uint8)
     out = np.empty((len(x), Q4_BLOCK_BYTES), np.uint8)
     out[:, :2] = d.astype("<f2").reshape(-1, 1).view(np.uint8)
