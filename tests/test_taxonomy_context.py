@@ -133,3 +133,12 @@ def test_trained_model_detects_as_the_rules(mini):
     want = [sorted(x.category for x in r.map_clauses(c, s)) for c, s in zip(p.clauses, p.scores)]
     assert got == want
     assert got[1] == ["remote"] and got[3] == [] and got[0] == ["product"]
+
+
+@pytest.mark.parametrize("taxonomy, category", [("rater", "responsiveness"), ("touchpoint", "delivery")])
+def test_time_not_yet_reached_is_not_a_late_delivery(taxonomy, category):
+    """入住时间还没到 (check-in time not reached) must not read as 还没到 (still not arrived)."""
+    p = prepare(["入住时间还没到，前台让我们先去餐厅休息", "等了一个小时外卖还没到"])
+    rules = RuleMapper(taxonomy).fit()
+    found = [{m.category for m in rules.map_clauses(c, s)} for c, s in zip(p.clauses, p.scores)]
+    assert category not in found[0] and category in found[1]
