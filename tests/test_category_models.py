@@ -319,6 +319,17 @@ def test_train_category_model_with_domain_mix_and_gold_weight(gold_csv, unlabell
                              min_df=1, cv=3, min_positives=3, domain_mix=True)
 
 
+@pytest.mark.parametrize("mix", [False, True])
+def test_cross_validate_scores_rules_and_model_per_fold(gold_csv, unlabelled_csv, mix):
+    from voc.taxonomy.train import cross_validate
+
+    res = cross_validate("rater", gold_csv, folds=2, extra_gold=[], unlabelled_paths=[unlabelled_csv],
+                         min_df=1, cv=2, min_positives=2, domain_mix=mix)
+    assert len(res["folds"]) == 2 and res["n"] > 0
+    for name in ("rules", "model"):
+        assert 0 <= res["mean"][name]["macro_f1"] <= 1 and 0 <= res["mean"][name]["micro_f1"] <= 1
+
+
 def test_sample_weight_changes_the_combiner_and_is_checked():
     texts = [r[1] for r in GOLD]
     labels = [r[3] for r in GOLD]

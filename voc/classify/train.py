@@ -13,6 +13,7 @@ from voc.classify.evaluate import evaluate_sentiment, load_sentiment_file
 from voc.classify.modelio import save_model_folder
 from voc.classify.tfidf import TfidfSentiment
 from voc.errors import InputError
+from voc.taxonomy.card import LABELS_DIR
 
 
 def _load_many(paths: list[Path]) -> pd.DataFrame:
@@ -60,7 +61,6 @@ def neutral_heldout_metrics(model, cat: pd.DataFrame, tune) -> dict:
     return out
 
 
-LABELS_DIR = Path(__file__).resolve().parents[2] / "models" / "labels"
 CHECK_FILES = {  # comments we wrote in other domains, never trained on: scored after training
     "ood_check.csv": "food delivery, telecom, banking, ride hailing ...",
     "ood_blind.csv": "scored for candidate models, never used to choose one",

@@ -369,9 +369,11 @@ class CategoryModel(BaseEstimator):
     def domain_proba(self, X) -> np.ndarray:
         """Per raw text, the domain model's probability that it is from the training domains (the weight
         of the combiner under ``domain_mix``; 1 without a domain model)."""
-        p = self._prepare(X)
-        b = ClauseBatch(p.clauses, None, self.band)
-        return self._domain(self._doc_tfidf(b))
+        return self.domain_weights(self._prepare(X).clauses)
+
+    def domain_weights(self, clauses: list[list[str]]) -> np.ndarray:
+        """:meth:`domain_proba` of comments already cleaned and split into clauses."""
+        return self._domain(self._doc_tfidf(ClauseBatch(clauses, None, self.band)))
 
     def predict(self, X) -> np.ndarray:
         """Multi-label indicator matrix over ``classes_``."""

@@ -91,11 +91,6 @@ def load_unlabelled(paths: list[Path], exclude_ids=(), exclude_texts=(), limit: 
     return df["text"].tolist()
 
 
-def load_other_domain(paths: list[Path], exclude_texts=()) -> list[str]:
-    """Texts (``text`` column) of files of comments from domains other than the unlabelled corpus."""
-    return load_unlabelled([Path(p) for p in paths], exclude_texts=exclude_texts)
-
-
 def _throughput(mapper, clauses, scores, repeats: int = 2) -> float:
     best = float("inf")
     for _ in range(repeats):
@@ -130,15 +125,15 @@ def _score_file(path: Path | None, tax, mappers: dict, sentiment_model) -> dict 
     df = load_gold(path, (tax.name,))
     prep = prepare(df["text"].tolist(), sentiment_model)
     out = {"file": _rel(path), **{k: evaluate_mapper(m, df, tax, prepared=prep) for k, m in mappers.items()}}
-    out["domain_weight"] = domain_weight_summary(mappers["model"], df["text"])
+    out["domain_weight"] = domain_weight_summary(mappers["model"], prep.clauses)
     return out
 
 
-def domain_weight_summary(model: CategoryModel, texts) -> dict | None:
-    """Mean domain weight and share of comments above 0.5 (where the combiner decides), or None."""
-    if getattr(model, "dom_coef_", None) is None or len(texts) == 0:
+def domain_weight_summary(model: CategoryModel, clauses: list[list[str]]) -> dict | None:
+    """Mean domain weight of prepared comments and share above 0.5 (where the combiner decides), or None."""
+    if getattr(model, "dom_coef_", None) is None or len(clauses) == 0:
         return None
-    d = model.domain_proba(list(texts))
+    d = model.domain_weights(clauses)
     return {"mean": round(float(d.mean()), 3), "share_above_half": round(float((d > 0.5).mean()), 3)}
 
 
@@ -269,7 +264,7 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
         "model": res_model,
         "check": check,
         "blind": blind,
-        "domain_weight_held_out": domain_weight_summary(model, held["text"]),
+        "domain_weight_held_out": domain_weight_summary(model, prep.clauses),
         "throughput": throughput,
         "train_seconds": round(train_s, 1),
         "total_seconds": round(time.perf_counter() - t_start, 1),
@@ -296,7 +291,7 @@ def _other_domain_paths(other_domain) -> list[Path]:
 
 def _other_texts(paths: list[Path], held: pd.DataFrame) -> list[str]:
     """Other-domain texts, without any held-out comment (the evaluation must not see them)."""
-    return load_other_domain(paths, exclude_texts=held["text"]) if paths else []
+    return load_unlabelled(paths, exclude_texts=held["text"]) if paths else []
 
 
 def cross_validate(taxonomy: str = "rater", gold_path: str | Path | None = None, folds: int = 5, seed: int = 0,
@@ -327,13 +322,13 @@ def cross_validate(taxonomy: str = "rater", gold_path: str | Path | None = None,
     scorer = LexiconSentiment().fit()
     rules = RuleMapper(taxonomy).fit()
     out = {"taxonomy": tax.name, "n": len(train), "folds": []}
-    probe = CategoryModel(taxonomy, **params)
-    other_all = load_other_domain(_other_domain_paths("default")) if probe.domain_mix else []
+    other_all = load_unlabelled(_other_domain_paths("default")) if params.get("domain_mix") else []
     keys = ("micro_f1", "macro_f1", "polarity_accuracy", "strict_micro_f1")
     for i, (a, b) in enumerate(KFold(folds, shuffle=True, random_state=seed).split(train)):
         tr, te = train.iloc[a].reset_index(drop=True), train.iloc[b].reset_index(drop=True)
         model = CategoryModel(taxonomy, random_state=seed, **params)
-        other = [t for t in other_all if t not in set(te["text"])] or None
+        test_texts = set(te["text"])
+        other = [t for t in other_all if t not in test_texts] or None
         model.fit(tr["text"].tolist(), tr[tax.name].tolist(), weak=weak or None, groups=gold_groups(tr),
                   other=other, sentiment_model=scorer)
         prep = prepare(te["text"].tolist(), scorer)
