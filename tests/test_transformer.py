@@ -207,3 +207,51 @@ def test_num_layers_cuts_the_encoder_and_round_trips(base, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(TEXTS), cut.predict_proba(TEXTS), atol=1e-6)
     with pytest.raises(ModelError, match="num_layers must be between 1 and 2"):
         TransformerSentiment(base_model=str(base), num_layers=5, **FAST).fit(TEXTS, LABELS)
+
+
+def test_device_setting_resolves_and_rejects_what_is_not_there(base, monkeypatch):
+    import torch
+
+    from voc.transformer.infer import device_label, resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ModelError, match="auto, cpu or cuda"):
+        resolve_device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(ModelError, match="no CUDA GPU"):
+        resolve_device("cuda:0")
+    with pytest.raises(ModelError, match="no CUDA GPU"):  # checked before the base model is read
+        TransformerSentiment(base_model=str(base), device="cuda", **FAST).fit(TEXTS, LABELS)
+    m = TransformerSentiment(base_model=str(base), device="auto", epochs=1, **FAST).fit(TEXTS, LABELS)
+    assert m.device_ == "cpu" and str(next(m.model_.parameters()).device) == "cpu"
+    assert device_label("cpu", 2) == "CPU (2 threads)"
+
+
+def test_a_model_trained_on_a_gpu_loads_on_the_cpu(fitted, tmp_path, monkeypatch):
+    import torch
+
+    hf = fitted.save_pretrained(tmp_path / "m")
+    hf["params"]["device"] = "cuda"  # as written by a fit on a GPU machine
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = load_transformer(tmp_path / "m", hf)
+    assert loaded.device_ == "cpu"
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS), fitted.predict_proba(TEXTS), atol=1e-9)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU (none visible)")
+def test_fits_and_predicts_on_a_cuda_gpu(base, fitted, tmp_path):
+    m = TransformerSentiment(base_model=str(base), device="cuda", epochs=6, random_state=0, **FAST).fit(
+        TEXTS, LABELS, TEXTS, LABELS)
+    assert m.device_ == "cuda" and next(m.model_.parameters()).is_cuda
+    p = m.predict_proba(TEXTS)
+    polar = np.where(p[:, 2] >= p[:, 0], "positive", "negative")
+    assert (polar == np.array(LABELS)).mean() >= 0.9
+    q = m.set_params(quantize=True).predict_proba(TEXTS)  # int8 predicts on a CPU copy
+    assert q.shape == p.shape
+    hf = m.save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "meta.json").write_text(json.dumps({**hf, "task": "sentiment"}), encoding="utf-8")
+    loaded = load_transformer(tmp_path / "m", hf)
+    assert loaded.device_ == "cuda"
+    np.testing.assert_allclose(loaded.set_params(quantize=False).predict_proba(TEXTS), p, atol=1e-3)

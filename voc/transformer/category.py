@@ -51,9 +51,9 @@ class TransformerCategoryModel(_TransformerBase):
                  epochs=2.0, batch_size=16, lr=5e-5, head_lr=None, weight_decay=0.01, warmup_ratio=0.06,
                  eval_every=0, patience=2, max_steps=0, max_minutes=0.0, infer_batch_size=32, num_threads=2,
                  quantize=False, random_state=0, progress=True, threshold=0.5, tune_threshold=True,
-                 absent_weight=1.0, num_layers=0):
+                 absent_weight=1.0, num_layers=0, device="auto"):
         self.taxonomy = taxonomy
-        self.num_layers = num_layers
+        self.num_layers, self.device = num_layers, device
         self.base_model, self.max_length, self.long_text, self.max_windows = base_model, max_length, long_text, max_windows
         self.epochs, self.batch_size, self.lr, self.head_lr = epochs, batch_size, lr, head_lr
         self.weight_decay, self.warmup_ratio, self.eval_every, self.patience = weight_decay, warmup_ratio, eval_every, patience
@@ -90,14 +90,15 @@ class TransformerCategoryModel(_TransformerBase):
         X = ["" if t is None else str(t) for t in X]
         if len(X) == 0 or len(X) != len(y):
             raise ValueError("fit needs one label per text and at least one text")
-        target = torch.as_tensor(self._targets(y))
         K, S = len(self.classes_), len(STATES)
-        w = torch.ones(len(X)) if sample_weight is None else torch.as_tensor(np.asarray(sample_weight, float),
-                                                                             dtype=torch.float32)
         id2label = {k * S + s: f"{key}:{st}" for k, key in enumerate(self.classes_) for s, st in enumerate(STATES)}
         tok, model = self._load_base(K * S, id2label)
+        dev = self.device_
+        target = torch.as_tensor(self._targets(y), device=dev)
+        w = torch.ones(len(X), device=dev) if sample_weight is None else torch.as_tensor(
+            np.asarray(sample_weight, float), dtype=torch.float32, device=dev)
         win = make_windows(tok, X, int(self.max_length), "truncate")
-        state_w = torch.tensor([float(self.absent_weight), 1.0, 1.0, 1.0])
+        state_w = torch.tensor([float(self.absent_weight), 1.0, 1.0, 1.0], device=dev)
         ce = torch.nn.CrossEntropyLoss(weight=state_w, reduction="none")
 
         def loss_fn(logits, b):

@@ -134,6 +134,57 @@ def make_windows(tokenizer, texts: Sequence[str], max_length: int, policy: str =
     return Windows(ids, np.asarray(owner, dtype=np.int64), np.asarray(weight, dtype=np.float64), len(texts), n_long)
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``cuda`` or ``cpu`` for a ``device`` setting: ``auto`` takes a visible CUDA GPU, else the CPU.
+
+    Asking for ``cuda`` (or ``cuda:N``) where torch sees no GPU is a one-sentence ModelError.
+    """
+    import torch
+
+    from voc.errors import ModelError
+
+    d = str(device or "auto").strip().lower()
+    if d == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if d == "cpu":
+        return "cpu"
+    if d == "cuda" or re.fullmatch(r"cuda:\d+", d):
+        if not torch.cuda.is_available():
+            raise ModelError(f"device {device!r} was asked for but torch sees no CUDA GPU; use device=cpu or auto")
+        return d
+    raise ModelError(f"device must be auto, cpu or cuda[:N], not {device!r}")
+
+
+def device_label(device, num_threads: int | None = None) -> str:
+    """A human description of ``device`` for cards: ``CPU (2 threads)`` or ``CUDA GPU (NVIDIA H200)``."""
+    import torch
+
+    d = str(device)
+    if d.startswith("cuda"):
+        return f"CUDA GPU ({torch.cuda.get_device_name(torch.device(d))}, bf16 autocast)"
+    return f"CPU ({num_threads} threads)" if num_threads else "CPU"
+
+
+def model_device(model):
+    """The torch device of ``model``'s parameters (CPU for a model without any)."""
+    import torch
+
+    p = next(iter(model.parameters()), None)
+    return torch.device("cpu") if p is None else p.device
+
+
+def autocast(device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on a CUDA device that supports it (matrix work in bf16, losses in fp32); else nothing."""
+    import torch
+
+    if getattr(device, "type", str(device)).startswith("cuda") and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int):
     """``input_ids`` and ``attention_mask`` tensors padded to the longest sequence of the batch."""
     import torch
@@ -159,12 +210,13 @@ def forward_windows(model, windows: Windows, pad_id: int, batch_size: int = 32) 
     order = np.argsort([len(s) for s in windows.ids], kind="stable")
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
+    dev = model_device(model)
+    with torch.inference_mode(), autocast(dev):
         for s in range(0, n, max(int(batch_size), 1)):
             idx = order[s:s + batch_size]
             ids, mask = pad_batch([windows.ids[k] for k in idx], pad_id)
-            logits = model(input_ids=ids, attention_mask=mask).logits
-            out[idx] = logits.float().numpy()
+            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
+            out[idx] = logits.float().cpu().numpy()
     model.train(was_training)
     return out
 

@@ -3,7 +3,9 @@
 AdamW with linear warm-up and decay, gradient clipping, length-bucketed shuffled batches, evaluation on a
 dev set every ``eval_every`` steps (and at the end of each epoch), early stopping with ``patience`` and the
 best checkpoint restored at the end. Everything random is seeded (Python, numpy, torch, the batch order),
-so the same data, configuration and thread count give the same model.
+so the same data, configuration and thread count give the same model on the CPU. The model trains on the
+device its parameters are on; on a CUDA GPU the forward pass runs under bf16 autocast, and GPU kernels are
+not bit-for-bit deterministic.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ def fine_tune(model, ids: list[list[int]], loss_fn: Callable, targets, pad_id: i
     ----------
     model : a ``transformers`` model returning ``.logits``.
     ids : token ids of each training example, special tokens included.
-    loss_fn : ``loss_fn(logits, batch_index) -> scalar tensor``; ``batch_index`` indexes ``targets``.
+    loss_fn : ``loss_fn(logits, batch_index) -> scalar tensor``; ``batch_index`` (a long tensor on the model's
+        device) indexes ``targets``, which must live on that device too.
     targets : anything ``loss_fn`` indexes (kept for the signature's clarity).
     pad_id : the padding token id.
     cfg : optimisation settings.
@@ -91,7 +94,7 @@ def fine_tune(model, ids: list[list[int]], loss_fn: Callable, targets, pad_id: i
     """
     import torch
 
-    from voc.transformer.infer import pad_batch
+    from voc.transformer.infer import autocast, model_device, pad_batch
 
     seed_everything(cfg.seed, cfg.num_threads)
     rng = np.random.default_rng(cfg.seed)
@@ -120,14 +123,16 @@ def fine_tune(model, ids: list[list[int]], loss_fn: Callable, targets, pad_id: i
     history: list[dict] = []
     t0 = time.perf_counter()
     step, running, stop_reason = 0, [], "steps"
+    dev = model_device(model)
     model.train()
     with _progress(cfg.progress) as bar:
         task = bar.add_task(description, total=total, info="")
         while step < total:
             for b in bucket_batches(lengths, cfg.batch_size, rng):
                 input_ids, mask = pad_batch([ids[i] for i in b], pad_id)
-                logits = model(input_ids=input_ids, attention_mask=mask).logits
-                loss = loss_fn(logits, b)
+                with autocast(dev):
+                    logits = model(input_ids=input_ids.to(dev), attention_mask=mask.to(dev)).logits
+                loss = loss_fn(logits.float(), torch.as_tensor(b, device=dev))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip:

@@ -13,6 +13,7 @@ is added) and nothing is ever downloaded. A fitted model saves as a plain Huggin
 
 from __future__ import annotations
 
+import copy
 import importlib
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from sklearn.exceptions import NotFittedError
 
 from voc.errors import ModelError
 from voc.transformer.infer import (LONG_TEXT_POLICIES, Windows, forward_windows, make_windows, merge_single,
-                                  quiet_transformers)
+                                  quiet_transformers, resolve_device)
 from voc.transformer.loop import LoopConfig, fine_tune, seed_everything
 
 HF_WEIGHTS = "model.safetensors"
@@ -80,6 +81,7 @@ class _TransformerBase(BaseEstimator):
             raise ModelError(f"long_text must be one of {', '.join(LONG_TEXT_POLICIES)}, not {self.long_text!r}")
         if int(self.max_length) < 8:
             raise ModelError(f"max_length must be at least 8 tokens, not {self.max_length}")
+        resolve_device(getattr(self, "device", "auto"))
 
     def _load_base(self, num_labels: int, id2label: dict[int, str]):
         """Tokenizer and a sequence-classification model with a fresh head from ``base_model``."""
@@ -94,6 +96,8 @@ class _TransformerBase(BaseEstimator):
                 use_safetensors=True, ignore_mismatched_sizes=True)
         if self.num_layers:
             _keep_layers(model, int(self.num_layers), path.name)
+        self.device_ = resolve_device(getattr(self, "device", "auto"))
+        model.to(self.device_)
         limit = getattr(model.config, "max_position_embeddings", None)
         if limit and int(self.max_length) > int(limit) - 2:
             raise ModelError(f"max_length {self.max_length} exceeds what {path.name} supports ({int(limit) - 2})")
@@ -120,7 +124,8 @@ class _TransformerBase(BaseEstimator):
         if cache is None or cache[0] is not self.model_:
             from voc.transformer.quantize import quantize_dynamic_int8
 
-            cache = (self.model_, quantize_dynamic_int8(self.model_))
+            cpu = self.model_ if str(next(self.model_.parameters()).device) == "cpu" else copy.deepcopy(self.model_).cpu()
+            cache = (self.model_, quantize_dynamic_int8(cpu))
             self._int8 = cache
         return cache[1]
 
@@ -167,7 +172,10 @@ ESTIMATORS = ("voc.transformer.model.TransformerClassifier", "voc.transformer.mo
 
 
 def load_transformer(folder, meta: dict | None = None, quantize: bool | None = None):
-    """Load a fitted transformer estimator from a model folder (``from_pretrained``, safetensors only)."""
+    """Load a fitted transformer estimator from a model folder (``from_pretrained``, safetensors only).
+
+    The model goes to a CUDA GPU when torch sees one, else to the CPU, whatever device it was trained on.
+    """
     import json
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -190,11 +198,13 @@ def load_transformer(folder, meta: dict | None = None, quantize: bool | None = N
     params = {k: v for k, v in params.items() if k in cls._get_param_names()}
     if quantize is not None:
         params["quantize"] = bool(quantize)
+    params["device"] = "auto"  # where it runs now, not where it was trained
     est = cls(**params)
     with quiet_transformers():
         est.model_ = AutoModelForSequenceClassification.from_pretrained(str(folder), use_safetensors=True)
         est.tokenizer_ = AutoTokenizer.from_pretrained(str(folder))
-    est.model_.eval()
+    est.device_ = resolve_device(getattr(est, "device", "auto"))
+    est.model_.to(est.device_).eval()
     est.base_model_name_ = meta.get("base_model")
     est._set_state(meta.get("state", {}))
     return est
@@ -222,24 +232,27 @@ class TransformerClassifier(ClassifierMixin, _TransformerBase):
     progress : show a progress bar while training.
     num_layers : keep only the base model's first this many encoder layers before fine-tuning (0: all).
         Half the layers of a 12-layer base run about twice as fast, at some cost in accuracy.
+    device : ``auto`` (a CUDA GPU when torch sees one, else the CPU), ``cpu`` or ``cuda[:N]``. On a GPU,
+        training and prediction run under bf16 autocast; ``quantize`` always predicts on the CPU.
 
     Attributes
     ----------
     classes_ : labels in the order of ``predict_proba``'s columns.
     model_, tokenizer_ : the fine-tuned Hugging Face model and its tokenizer.
     fit_report_ : steps, best step, dev history and seconds of the last ``fit``.
+    device_ : the device the model is on (``cpu`` or ``cuda``).
     """
 
     def __init__(self, base_model=None, max_length=128, long_text="windows", max_windows=8, epochs=2.0,
                  batch_size=16, lr=5e-5, head_lr=None, weight_decay=0.01, warmup_ratio=0.06, eval_every=0,
                  patience=2, max_steps=0, max_minutes=0.0, infer_batch_size=32, num_threads=2, quantize=False,
-                 random_state=0, progress=True, num_layers=0):
+                 random_state=0, progress=True, num_layers=0, device="auto"):
         self.base_model, self.max_length, self.long_text, self.max_windows = base_model, max_length, long_text, max_windows
         self.epochs, self.batch_size, self.lr, self.head_lr = epochs, batch_size, lr, head_lr
         self.weight_decay, self.warmup_ratio, self.eval_every, self.patience = weight_decay, warmup_ratio, eval_every, patience
         self.max_steps, self.max_minutes, self.infer_batch_size = max_steps, max_minutes, infer_batch_size
         self.num_threads, self.quantize, self.random_state, self.progress = num_threads, quantize, random_state, progress
-        self.num_layers = num_layers
+        self.num_layers, self.device = num_layers, device
 
     def _train_labels(self, y) -> np.ndarray:
         y = np.array([str(v).strip() for v in y], dtype=object)
@@ -262,7 +275,7 @@ class TransformerClassifier(ClassifierMixin, _TransformerBase):
             raise ValueError(f"fit needs at least two classes, got {list(labels)}")
         tok, model = self._load_base(len(labels), {i: str(c) for i, c in enumerate(labels)})
         self.train_classes_ = labels
-        target = torch.as_tensor(np.searchsorted(labels, y), dtype=torch.long)
+        target = torch.as_tensor(np.searchsorted(labels, y), dtype=torch.long, device=self.device_)
         win = make_windows(tok, X, int(self.max_length), "truncate")
         evaluate = None
         if X_dev is not None and len(X_dev):
@@ -320,10 +333,10 @@ class TransformerSentiment(TransformerClassifier):
                  batch_size=16, lr=5e-5, head_lr=None, weight_decay=0.01, warmup_ratio=0.06, eval_every=0,
                  patience=2, max_steps=0, max_minutes=0.0, infer_batch_size=32, num_threads=2, quantize=False,
                  random_state=0, progress=True, neutral_threshold=0.625, mild_boost=0.15, question_boost=0.0,
-                 neutral_temperature=0.1, num_layers=0):
+                 neutral_temperature=0.1, num_layers=0, device="auto"):
         super().__init__(base_model, max_length, long_text, max_windows, epochs, batch_size, lr, head_lr,
                          weight_decay, warmup_ratio, eval_every, patience, max_steps, max_minutes,
-                         infer_batch_size, num_threads, quantize, random_state, progress, num_layers)
+                         infer_batch_size, num_threads, quantize, random_state, progress, num_layers, device)
         self.neutral_threshold, self.mild_boost = neutral_threshold, mild_boost
         self.question_boost, self.neutral_temperature = question_boost, neutral_temperature
 

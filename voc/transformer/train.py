@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from voc.errors import ConfigError, InputError
+from voc.transformer.infer import device_label
 from voc.transformer.model import TransformerSentiment, check_checkpoint
 
 # Options of the training functions themselves (the rest go to the estimator).
@@ -133,6 +134,7 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
         tune = hash_split(cat["id"], 0.5, seed)
         est.tune_neutral(clean_texts(cat.loc[tune, "text"]), cat.loc[tune, "sentiment"].tolist())
     metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
+    metrics["device"] = device_label(est.device_, est.num_threads)
     if cat is not None:
         metrics.update(neutral_heldout_metrics(est, cat, tune))
     q = _int8_copy(est) if opts["eval_int8"] else None
@@ -161,8 +163,10 @@ def sentiment_card(name: str, config: dict, metrics: dict) -> str:
     rows = []
     for f, m in metrics["dev"].items():
         q = m.get("int8") or {}
+        q_speed = f"{q['docs_per_s']:,.0f}" if q.get("docs_per_s") else "–"
         rows.append(f"| {f} | {m['n']} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {m['docs_per_s']:,.0f} | "
-                    f"{_fmt(q.get('accuracy'))} | {q.get('docs_per_s', 0) or 0:,.0f} |")
+                    f"{_fmt(q.get('accuracy'))} | {q_speed} |")
+    where = "GPU" if "GPU" in str(metrics.get("device")) else "CPU"
     from voc.classify.train import neutral_card_text
 
     fit = metrics["fit"]
@@ -187,15 +191,15 @@ the dev files (so the dev figures below are slightly optimistic).
 Binary dev sets are scored on positive vs negative, as `voc eval` does. int8: dynamic quantisation of the
 Linear layers (`quantize=True`).
 
-| dev file | n | accuracy | macro-F1 | comments/s | int8 accuracy | int8 comments/s |
+| dev file | n | accuracy | macro-F1 | comments/s ({where}) | int8 accuracy | int8 comments/s (CPU) |
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 Neutral: {neutral_card_text(config, metrics)}
 
 Training: {fit['steps']} steps of {fit['planned_steps']} planned ({fit['stopped_by']}), best at step
-{fit['best_step']}; {metrics['train_seconds']:,.0f} s on CPU ({p['num_threads']} threads). Speeds above are
-`voc eval` speeds (cleaning and comment scores) on the same CPU.
+{fit['best_step']}; {metrics['train_seconds']:,.0f} s on {metrics.get('device') or f"CPU ({p['num_threads']} threads)"}.
+Speeds above are `voc eval` speeds (cleaning and comment scores){' on the same CPU' if where == 'CPU' else '; int8 always runs on the CPU'}.
 
 ## Limits
 - Hotel and shopping reviews only; other domains are unseen.
@@ -260,7 +264,7 @@ def train_category_transformer(task: str, gold_path: Path, unlabelled_paths: lis
                "data": {"gold_fit": int(len(fit_gold)), "gold_early_stopping": int(len(es)),
                         "gold_held_out": int(len(held)), "weak": len(weak_texts)},
                "rules": res_rules, "model": res_model, "fit": est.fit_report_,
-               "train_seconds": round(train_s, 1)}
+               "train_seconds": round(train_s, 1), "device": device_label(est.device_, est.num_threads)}
     if out is not None:
         config = {"task": task, "backend": "transformer", "base_model": str(base), "seed": seed,
                   "gold": str(gold_path), "unlabelled": [str(p) for p in unlabelled_paths or []],
@@ -303,7 +307,7 @@ Gold `{Path(config['gold']).name}` (not in the repository): {d['gold_fit']} comm
 {per}
 
 Training: {fit['steps']} steps ({fit['stopped_by']}), best at step {fit['best_step']}; {metrics['train_seconds']:,.0f} s
-on CPU including weak labelling.
+on {metrics.get('device') or 'CPU'} including weak labelling.
 
 ## Limits
 - The held-out part is small; differences of a few points are noise.
