@@ -106,8 +106,9 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     """
     from voc.classify.datasets import hash_split, load_sentiment_csv
     from voc.classify.evaluate import evaluate_sentiment
-    from voc.classify.train import (_load_many, _summary, drop_neutral_overlap, load_neutral_files,
-                                    neutral_heldout_metrics, neutral_names)
+    from voc.classify.train import (_load_many, _summary, default_check_files, drop_neutral_overlap,
+                                    load_neutral_files, neutral_heldout_metrics, neutral_names,
+                                    score_check_files)
 
     base = check_checkpoint(base_model)
     if not data:
@@ -137,6 +138,7 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     metrics["device"] = device_label(est.device_, est.num_threads)
     if cat is not None:
         metrics.update(neutral_heldout_metrics(est, cat, tune))
+    metrics["checks"] = score_check_files(est, default_check_files())
     q = _int8_copy(est) if opts["eval_int8"] else None
     for name, df in dev_frames.items():
         metrics["dev"][name] = _summary(evaluate_sentiment(est, df))
@@ -167,7 +169,12 @@ def sentiment_card(name: str, config: dict, metrics: dict) -> str:
         rows.append(f"| {f} | {m['n']} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {m['docs_per_s']:,.0f} | "
                     f"{_fmt(q.get('accuracy'))} | {q_speed} |")
     where = "GPU" if "GPU" in str(metrics.get("device")) else "CPU"
-    from voc.classify.train import neutral_card_text
+    from voc.classify.train import _checks_text, neutral_card_text
+
+    cpu = [f"{f} {m['cpu_fp32']['accuracy']:.4f} at {m['cpu_fp32']['docs_per_s']:,.0f}/s"
+           for f, m in metrics["dev"].items() if m.get("cpu_fp32")]
+    cpu_line = (f"\nThe same weights in fp32 on {metrics.get('int8_and_cpu_fp32_measured_on', 'the CPU')}: "
+                + "; ".join(cpu) + ".\n") if cpu else ""
 
     fit = metrics["fit"]
     layers = f", first {p['num_layers']} encoder layers only" if p.get("num_layers") else ""
@@ -195,8 +202,9 @@ Linear layers (`quantize=True`).
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
+{cpu_line}
 Neutral: {neutral_card_text(config, metrics)}
-
+{_checks_text(metrics)}
 Training: {fit['steps']} steps of {fit['planned_steps']} planned ({fit['stopped_by']}), best at step
 {fit['best_step']}; {metrics['train_seconds']:,.0f} s on {metrics.get('device') or f"CPU ({p['num_threads']} threads)"}.
 Speeds above are `voc eval` speeds (cleaning and comment scores){' on the same CPU' if where == 'CPU' else '; int8 always runs on the CPU'}.
