@@ -145,3 +145,32 @@ def test_committed_own_files_are_valid():
     for check in ("ood_check.csv", "ood_check2.csv", "ood_blind.csv"):
         texts = {t for t in load_gold(LABELS / check)["text"] if len(t) > 4}
         assert not texts & (set(own["text"]) | set(sx["text"]) | set(sx2["text"])), check
+
+
+def _windows(texts, k: int = 16) -> set[str]:
+    return {t[i:i + k] for t in texts for i in range(len(t) - k + 1)}
+
+
+def test_sentiment_extra3_and_blind3_are_valid_and_disjoint_from_every_check_file():
+    def read(name):
+        df = pd.read_csv(LABELS / name, dtype=str, keep_default_na=False)
+        assert list(df.columns) == ["id", "text", "label"], name
+        assert df["id"].is_unique and df["text"].is_unique and df["text"].str.len().min() > 0, name
+        return df
+
+    sx3, b3 = read("sentiment_extra3.csv"), read("ood_blind3.csv")
+    assert len(sx3) == 480 and sx3["label"].value_counts().to_dict() == {"positive": 240, "negative": 240}
+    assert len(b3) == 200 and set(b3["label"]) == {"positive", "negative", "neutral"}
+    assert sx3["text"].str.len().mean() > 40  # the longer comments the card describes
+    training = set(sx3["text"])
+    for name in ("sentiment_extra.csv", "sentiment_extra2.csv"):
+        training |= set(read(name)["text"])
+    for name in ("ood_train.csv", "ood_train2.csv"):
+        training |= set(load_gold(LABELS / name)["text"])
+    checks = set(b3["text"]) | set(read("ood_blind2.csv")["text"])
+    for name in ("ood_check.csv", "ood_check2.csv", "ood_blind.csv"):
+        checks |= set(load_gold(LABELS / name)["text"])
+    assert not {t for t in checks if len(t) > 4} & training
+    # no 16-character passage of a blind comment appears in the newest training file (two writers can
+    # share a stock phrase such as 冬天开空调也能跑三百多公里, 14 characters, but not copy a passage)
+    assert not _windows(b3["text"]) & _windows(sx3["text"])
