@@ -14,6 +14,7 @@ from itertools import chain
 
 import numpy as np
 
+from voc.taxonomy.aspect import AspectOpinions
 from voc.taxonomy.context import NEGATOR_CHARS, supplement_flat
 from voc.taxonomy.model import Taxonomy
 from voc.taxonomy.ngrams import SEP, codes_of
@@ -96,6 +97,9 @@ class RuleEvidence:
         self.kind = np.array([k for x in targets for _, k in x], dtype=np.int64)
         self.neg_start = np.array([t[0] in NEGATOR_CHARS for t in self.terms], dtype=bool)
         self.n_categories = len(taxonomy.categories)
+        self.aspects = AspectOpinions(taxonomy)
+        self.aspect_term = np.array([any((ci, t) in self.aspects.rules for ci, _ in lex[t]) for t in self.terms],
+                                    dtype=bool)
         auto = ahocorasick.Automaton()
         for i, t in enumerate(self.terms):
             auto.add_word(t, i * 1024 + len(t))  # term id and length in one int
@@ -110,7 +114,8 @@ class RuleEvidence:
         by NUL, which no term contains); a negator within four characters before a term flips a cue,
         exactly as :class:`~voc.taxonomy.rules.RuleMapper` does clause by clause. Keys: ``clause``, ``cat``,
         ``neg``, ``term``, ``start``, ``kind`` (0 keyword, 1/2/3 positive/neutral/negative cue, 4 negated
-        negative cue), ``doc``, ``score``.
+        negative cue), ``doc``, ``score`` (the clause's score; ±1 or 0 for a keyword that a category opinion
+        word follows, see :mod:`voc.taxonomy.aspect`).
         """
         from voc.text.matcher import NEGATION_RE
 
@@ -135,6 +140,14 @@ class RuleEvidence:
         m["kind"] = np.where(m["neg"], FLIP[self.kind[j]], self.kind[j])
         m["doc"] = b.doc_of_clause[m["clause"]] if len(rep) else np.zeros(0, dtype=np.int64)
         m["score"] = b.scores[m["clause"]] if len(rep) else np.zeros(0)
+        aspects = getattr(self, "aspects", None)
+        if aspects and len(rep):  # keywords followed by a category opinion word take its polarity
+            for i in np.flatnonzero((m["kind"] == 0) & self.aspect_term[m["term"]]).tolist():
+                c, term = int(m["clause"][i]), self.terms[int(m["term"][i])]
+                end = int(m["start"][i] - b.clause_start[c]) + len(term)
+                o = aspects.score(int(m["cat"][i]), term, b.flat[c], end)
+                if o is not None:
+                    m["score"][i] = o
         return m
 
     def features(self, b: ClauseBatch, m: dict[str, np.ndarray], band: float = 0.15) -> dict[str, np.ndarray]:

@@ -28,6 +28,21 @@ class Cues(BaseModel):
     negative: list[str] = Field(default_factory=list)
 
 
+class OpinionRule(BaseModel):
+    """Opinion words that give some keywords of a category their polarity (see :mod:`voc.taxonomy.aspect`).
+
+    When a keyword in ``after`` is followed in its clause by one of these words, the keyword takes that
+    word's polarity instead of the clause's sentiment: 偏高 after 价格 is negative, 高 after 性价比 positive.
+    The words never mark the category by themselves.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    after: list[str]
+    positive: list[str] = Field(default_factory=list)
+    neutral: list[str] = Field(default_factory=list)
+    negative: list[str] = Field(default_factory=list)
+
+
 class JourneyStage(BaseModel):
     """A group of categories (a customer-journey stage for touchpoints)."""
 
@@ -48,6 +63,7 @@ class Category(BaseModel):
     stage: str | None = None
     keywords: list[str] = Field(default_factory=list)
     cues: Cues = Field(default_factory=Cues)
+    opinions: list[OpinionRule] = Field(default_factory=list)
 
     def all_terms(self) -> list[str]:
         """Keywords and cue phrases together."""

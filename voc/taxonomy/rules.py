@@ -1,7 +1,8 @@
 """Negation-aware lexicon rules that map clauses to taxonomy categories with polarity.
 
 A keyword (房间, 骑手) marks its category and takes the polarity of the
-clause it sits in. A cue (发错货, 很贴心) marks its category with a fixed
+clause it sits in, or of a category opinion word that follows it (价格…偏高,
+see :mod:`voc.taxonomy.aspect`). A cue (发错货, 很贴心) marks its category with a fixed
 polarity, flipped when a negator precedes it (不贴心). A negated negative
 cue (没有坏的) votes positive without marking its category by itself; a cue
 that starts with a negator (不好吃) is never flipped. Votes of all clauses
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from voc.taxonomy.aspect import AspectOpinions
 from voc.taxonomy.context import ContextRules, drop_question_mentions, starts_negated, supplement_score
 from voc.taxonomy.model import Taxonomy, load_taxonomy
 from voc.text.matcher import PhraseMatcher, negated
@@ -63,12 +65,15 @@ class RuleMapper(BaseEstimator):
         self.terms_ = terms
         self.matcher_ = PhraseMatcher(terms)
         self.context_ = ContextRules(tax)
+        self.aspects_ = AspectOpinions(tax)
         self.classes_ = np.array(tax.keys)
         return self
 
     def map_clauses(self, clauses: list[str], polarities: list[float]) -> list[Mention]:
         """Mentions of one comment from its clauses and each clause's polarity score in [-1, 1]."""
         votes: dict[str, float] = {}
+        aspects = getattr(self, "aspects_", None)
+        index = {k: i for i, k in enumerate(self.classes_)}
         seen: dict[str, list[str]] = {}
         first: dict[str, int] = {}
         for i, (clause, score) in enumerate(zip(clauses, polarities)):
@@ -81,7 +86,8 @@ class RuleMapper(BaseEstimator):
                 for cat, pol in targets:
                     weak = False
                     if pol is None:
-                        vote = float(np.sign(score)) if abs(score) > 0.15 else 0.0
+                        o = aspects.score(index[cat], term, clause, start + len(term)) if aspects else None
+                        vote = o if o is not None else float(np.sign(score)) if abs(score) > 0.15 else 0.0
                     else:
                         vote = _SIGN[_FLIP[pol] if neg else pol] * CUE_WEIGHT
                         weak = neg and pol == "negative"
