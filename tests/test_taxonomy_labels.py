@@ -151,7 +151,7 @@ def _windows(texts, k: int = 16) -> set[str]:
     return {t[i:i + k] for t in texts for i in range(len(t) - k + 1)}
 
 
-def test_sentiment_extra3_and_blind3_are_valid_and_disjoint_from_every_check_file():
+def test_sentiment_extra3_4_and_blind3_are_valid_and_disjoint_from_every_check_file():
     def read(name):
         df = pd.read_csv(LABELS / name, dtype=str, keep_default_na=False)
         assert list(df.columns) == ["id", "text", "label"], name
@@ -162,9 +162,13 @@ def test_sentiment_extra3_and_blind3_are_valid_and_disjoint_from_every_check_fil
     assert len(sx3) == 480 and sx3["label"].value_counts().to_dict() == {"positive": 240, "negative": 240}
     assert len(b3) == 200 and set(b3["label"]) == {"positive", "negative", "neutral"}
     assert sx3["text"].str.len().mean() > 40  # the longer comments the card describes
+    sx4 = read("sentiment_extra4.csv")
+    assert len(sx4) == 598 and sx4["label"].value_counts().to_dict() == {"positive": 299, "negative": 299}
     training = set(sx3["text"])
     for name in ("sentiment_extra.csv", "sentiment_extra2.csv"):
         training |= set(read(name)["text"])
+    assert not set(sx4["text"]) & training  # no duplicate across the training files either
+    training |= set(sx4["text"])
     for name in ("ood_train.csv", "ood_train2.csv"):
         training |= set(load_gold(LABELS / name)["text"])
     checks = set(b3["text"]) | set(read("ood_blind2.csv")["text"])
@@ -173,4 +177,4 @@ def test_sentiment_extra3_and_blind3_are_valid_and_disjoint_from_every_check_fil
     assert not {t for t in checks if len(t) > 4} & training
     # no 16-character passage of a blind comment appears in the newest training file (two writers can
     # share a stock phrase such as 冬天开空调也能跑三百多公里, 14 characters, but not copy a passage)
-    assert not _windows(b3["text"]) & _windows(sx3["text"])
+    assert not _windows(b3["text"]) & (_windows(sx3["text"]) | _windows(sx4["text"]))

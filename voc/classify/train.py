@@ -184,6 +184,9 @@ EXTRA_FILES = {  # own-written training files: what the card says of each
                             "tourism",
     "sentiment_extra3.csv": "480 longer comments (mean 51 characters, a quarter over 80) in 17 service and media "
                             "domains: internet slang, mixed verdicts, negation, sarcasm, Weibo-style posts",
+    "sentiment_extra4.csv": "598 comments in the styles of food-delivery reviews, Weibo posts about daily life, "
+                            "restaurant reviews, short film comments, app-store reviews and public-service "
+                            "complaints",
 }
 
 
