@@ -121,7 +121,7 @@ def test_training_gold_takes_extra_files_with_their_own_text(data_dir, tmp_path)
     assert n == 2 and {"hotel-1", "oodt-fd-1"} <= set(train["id"])
     assert train.loc[train["id"] == "oodt-fd-1", "touchpoint"].item() == "delivery:positive"
     assert [p.name for p in default_extra_gold()] == ["extra_gold.csv", "extra_gold2.csv", "ood_train.csv",
-                                                      "ood_train2.csv"]
+                                                      "ood_train2.csv", "ood_train3.csv"]
     with pytest.raises(InputError, match="lacks column"):
         bad = tmp_path / "bad.csv"
         pd.DataFrame({"id": ["x-1"], "text": ["好"]}).to_csv(bad, index=False)
@@ -129,9 +129,9 @@ def test_training_gold_takes_extra_files_with_their_own_text(data_dir, tmp_path)
 
 
 def test_committed_own_files_are_valid():
-    for name in ("ood_train.csv", "ood_train2.csv"):
+    for name in ("ood_train.csv", "ood_train2.csv", "ood_train3.csv"):
         train = load_gold(LABELS / name, ("rater", "touchpoint"))
-        assert len(train) >= 300 and train["id"].is_unique and train["text"].str.len().min() > 0
+        assert len(train) >= 295 and train["id"].is_unique and train["text"].str.len().min() > 0
         _check_labels(train)
     sx = pd.read_csv(LABELS / "sentiment_extra.csv", dtype=str, keep_default_na=False)
     assert list(sx.columns) == ["id", "text", "label"] and len(sx) >= 1200
@@ -140,7 +140,7 @@ def test_committed_own_files_are_valid():
     checks = pd.concat([load_gold(LABELS / f) for f in ("ood_check.csv", "ood_blind.csv", "ood_train.csv")])
     assert not set(sx["text"]) & set(checks["text"])
     # the training files must not contain the check files' comments (boilerplate such as 默认好评 aside)
-    own = pd.concat([load_gold(LABELS / f) for f in ("ood_train.csv", "ood_train2.csv")])
+    own = pd.concat([load_gold(LABELS / f) for f in ("ood_train.csv", "ood_train2.csv", "ood_train3.csv")])
     sx2 = pd.read_csv(LABELS / "sentiment_extra2.csv", dtype=str, keep_default_na=False)
     for check in ("ood_check.csv", "ood_check2.csv", "ood_blind.csv"):
         texts = {t for t in load_gold(LABELS / check)["text"] if len(t) > 4}
@@ -169,7 +169,7 @@ def test_sentiment_extra3_4_and_blind3_are_valid_and_disjoint_from_every_check_f
         training |= set(read(name)["text"])
     assert not set(sx4["text"]) & training  # no duplicate across the training files either
     training |= set(sx4["text"])
-    for name in ("ood_train.csv", "ood_train2.csv"):
+    for name in ("ood_train.csv", "ood_train2.csv", "ood_train3.csv"):
         training |= set(load_gold(LABELS / name)["text"])
     checks = set(b3["text"]) | set(read("ood_blind2.csv")["text"])
     for name in ("ood_check.csv", "ood_check2.csv", "ood_blind.csv"):
@@ -178,3 +178,4 @@ def test_sentiment_extra3_4_and_blind3_are_valid_and_disjoint_from_every_check_f
     # no 16-character passage of a blind comment appears in the newest training file (two writers can
     # share a stock phrase such as 冬天开空调也能跑三百多公里, 14 characters, but not copy a passage)
     assert not _windows(b3["text"]) & (_windows(sx3["text"]) | _windows(sx4["text"]))
+    assert not _windows(checks) & _windows(load_gold(LABELS / "ood_train3.csv")["text"])
