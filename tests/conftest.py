@@ -93,3 +93,12 @@ def pipeline_data(path: Path, out: Path, **extra) -> dict:
     }
     data.update(extra)
     return data
+
+
+def write_taxonomy(folder: Path, text: str, name: str = "mini.yaml") -> str:
+    """Write a taxonomy YAML given as an indented string; returns its path."""
+    import textwrap
+
+    p = Path(folder) / name
+    p.write_text(textwrap.dedent(text), encoding="utf-8")
+    return str(p)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import write_taxonomy
 from voc.errors import ModelError
 from voc.taxonomy.aspect import AspectOpinions
 from voc.taxonomy.evidence import ClauseBatch, RuleEvidence
@@ -36,9 +35,7 @@ categories:
 
 @pytest.fixture()
 def mini(tmp_path):
-    p = tmp_path / "mini.yaml"
-    p.write_text(textwrap.dedent(TAXONOMY), encoding="utf-8")
-    return str(p)
+    return write_taxonomy(tmp_path, TAXONOMY)
 
 
 def polarity(mapper, text: str, score: float = 0.5) -> dict[str, str]:
@@ -99,8 +96,7 @@ def test_bundled_price_opinions_fix_a_high_price_read_as_praise():
 
 
 def test_opinion_rule_fields_are_validated(tmp_path):
-    p = tmp_path / "bad.yaml"
-    p.write_text(textwrap.dedent(TAXONOMY).replace("positive: [高]", "good: [高]"), encoding="utf-8")
+    p = write_taxonomy(tmp_path, TAXONOMY.replace("positive: [高]", "good: [高]"), "bad.yaml")
     with pytest.raises(ModelError, match="invalid"):
-        load_taxonomy(str(p))
+        load_taxonomy(p)
     assert not AspectOpinions(load_taxonomy("rater"))  # a taxonomy without opinions compiles to nothing

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import write_taxonomy
 from voc.errors import ModelError
 from voc.taxonomy.context import SUPPLEMENT_RE, supplement_flat, supplement_score
 from voc.taxonomy.evaluate import prepare
@@ -47,9 +46,7 @@ context_rules:
 
 @pytest.fixture()
 def mini(tmp_path):
-    p = tmp_path / "mini.yaml"
-    p.write_text(textwrap.dedent(TAXONOMY), encoding="utf-8")
-    return str(p)
+    return write_taxonomy(tmp_path, TAXONOMY)
 
 
 def cats(mapper, text: str) -> dict[str, str]:
@@ -77,10 +74,9 @@ def test_context_rule_drops_when_target_present(mini):
 
 
 def test_context_rule_must_name_known_categories(tmp_path):
-    p = tmp_path / "bad.yaml"
-    p.write_text(textwrap.dedent(TAXONOMY).replace("move_to: remote", "move_to: nosuch"), encoding="utf-8")
+    p = write_taxonomy(tmp_path, TAXONOMY.replace("move_to: remote", "move_to: nosuch"), "bad.yaml")
     with pytest.raises(ModelError, match="nosuch"):
-        load_taxonomy(str(p))
+        load_taxonomy(p)
 
 
 def test_negated_negative_cue_only_votes(mini):
