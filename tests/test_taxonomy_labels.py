@@ -172,9 +172,13 @@ def test_sentiment_extra3_4_and_blind3_are_valid_and_disjoint_from_every_check_f
     for name in ("ood_train.csv", "ood_train2.csv", "ood_train3.csv"):
         training |= set(load_gold(LABELS / name)["text"])
     checks = set(b3["text"]) | set(read("ood_blind2.csv")["text"])
-    for name in ("ood_check.csv", "ood_check2.csv", "ood_blind.csv"):
+    for name in ("ood_check.csv", "ood_check2.csv", "ood_check3.csv", "ood_blind.csv"):
         checks |= set(load_gold(LABELS / name)["text"])
     assert not {t for t in checks if len(t) > 4} & training
+    check3 = load_gold(LABELS / "ood_check3.csv", ("rater", "touchpoint"))
+    assert len(check3) == 194 and check3["id"].is_unique
+    _check_labels(check3)
+    assert not _windows(check3["text"]) & _windows(training)  # no shared 16-character passage
     # no 16-character passage of a blind comment appears in the newest training file (two writers can
     # share a stock phrase such as 冬天开空调也能跑三百多公里, 14 characters, but not copy a passage)
     assert not _windows(b3["text"]) & (_windows(sx3["text"]) | _windows(sx4["text"]))
