@@ -138,3 +138,14 @@ def test_time_not_yet_reached_is_not_a_late_delivery(taxonomy, category):
     rules = RuleMapper(taxonomy).fit()
     found = [{m.category for m in rules.map_clauses(c, s)} for c, s in zip(p.clauses, p.scores)]
     assert category not in found[0] and category in found[1]
+
+
+@pytest.mark.parametrize("text, negated_expected", [
+    ("七天无理由退货很方便", False),   # 无理由 (no-questions-asked returns) negates nothing
+    ("无法退货很方便", True),         # a real negator still counts
+    ("没有退货很方便", True),
+])
+def test_wu_li_you_is_not_a_negator(text, negated_expected):
+    from voc.text.matcher import negated
+
+    assert negated(text, text.index("退货很方便")) is negated_expected

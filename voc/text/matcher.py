@@ -8,9 +8,10 @@ from typing import Any, Iterator
 import ahocorasick
 
 # A negator shortly before a phrase flips it: 不干净, 没有问题, 不太满意, 并没有发错.
-# Look-arounds keep intensifiers and connectives out: 非常, 特别, 无论, 无比, 不错, 不过, 不但, 不仅, 不管.
+# Look-arounds keep intensifiers and connectives out: 非常, 特别, 无论, 无比, 不错, 不过, 不但, 不仅, 不管,
+# and 无理由 (七天无理由退货, no-questions-asked returns).
 NEGATION_RE = re.compile(
-    r"(?:不是很|不太|不怎么|不够|并不|并没有|从不|从没|没有|毫无|(?<!特)别|不(?![错过但仅管论愧])|没|未|无(?![论比限敌]))"
+    r"(?:不是很|不太|不怎么|不够|并不|并没有|从不|从没|没有|毫无|(?<!特)别|不(?![错过但仅管论愧])|没|未|无(?![论比限敌理]))"
     r"[\u4e00-\u9fff]{0,2}$"
 )
 
