@@ -126,3 +126,36 @@ def test_cli_list_and_show(root):
     make_model(models, "touchpoint-transformer-l6", {"format": "hf", "task": "touchpoint", "backend": "transformer"})
     res = runner.invoke(app, ["models", "list"], env={"COLUMNS": "70"})
     assert res.exit_code == 0 and "touchpoint-transformer-l6" in res.stdout  # names are never cut short
+
+
+def test_listed_skops_types_load_in_one_pass_and_never_widen_trust(tmp_path, monkeypatch):
+    """meta.json's ``skops_types`` skip the separate audit; a list with a foreign type is refused, and a
+    stale list (missing a type of the file) falls back to auditing the file itself."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from voc.classify.modelio import save_model_folder
+
+    monkeypatch.setenv("VOC_MODELS_DIR", str(tmp_path))
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    folder = save_model_folder(tmp_path / "lr", model, {"task": "sentiment", "backend": "tfidf"}, {}, {}, "# c\n")
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    assert meta["skops_types"] == registry.skops_types(folder / "model.skops")
+    calls = []
+    real = registry.import_skops().get_untrusted_types
+    monkeypatch.setattr(registry.import_skops(), "get_untrusted_types",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert load_model("lr").predict([[3.0]])[0] == 1 and calls == []  # one pass, no separate audit
+
+    def rewrite(types):
+        (folder / "meta.json").write_text(json.dumps({**meta, "skops_types": types}), encoding="utf-8")
+
+    rewrite(["os.system"])
+    with pytest.raises(ModelError, match="does not trust"):
+        load_model("lr")
+    rewrite(["builtins.int"])  # stale (unless skops trusts sklearn by default): still loads, through the audit
+    assert load_model("lr").predict([[0.0]])[0] == 0
+    # a file swapped behind meta's back is still audited by skops in the one pass
+    registry.import_skops().dump(StandardScaler().fit([[1.0], [2.0]]), folder / "model.skops")
+    rewrite([])
+    assert load_model("lr").transform([[1.5]]).shape == (1, 1)

@@ -24,16 +24,18 @@ def save_model_folder(folder: str | Path, model, meta: dict, config: dict, metri
     metrics : evaluation figures.
     card : the model card body in Markdown.
     """
-    from voc.classify.registry import import_skops
+    from voc.classify.registry import import_skops, skops_types
 
     sio = import_skops()
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    extra = {}
     if model is not None:  # None: the weights are written by the caller (transformer checkpoints)
         sio.dump(model, folder / "model.skops")
+        extra["skops_types"] = skops_types(folder / "model.skops")
     meta = {"format": "skops", "voc_version": __version__, "python": platform.python_version(),
-            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **meta}
+            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **meta, **extra}
     (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     (folder / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False),
                                         encoding="utf-8")

@@ -85,18 +85,42 @@ def import_skops():
     return skops.io
 
 
+def _check_trusted(path: Path, types: list[str]) -> None:
+    bad = [t for t in types if not t.startswith(TRUSTED_PREFIXES)]
+    if bad:
+        raise ModelError(f"model {path} contains types voc does not trust: {', '.join(bad[:5])}")
+
+
+def skops_types(path: Path) -> list[str]:
+    """The non-default types a skops file holds (what ``meta.json`` records as ``skops_types``)."""
+    return sorted(import_skops().get_untrusted_types(file=path))
+
+
 def load_model(spec: str):
-    """Load a model safely: skops with only scikit-learn, numpy, scipy and voc types trusted."""
+    """Load a model safely: skops with only scikit-learn, numpy, scipy and voc types trusted.
+
+    When ``meta.json`` lists the file's types (``skops_types``, written at save time) and they all pass the
+    check, the file is audited and loaded in one pass; otherwise its types are read from the file first.
+    """
     path = resolve_model(spec)
     meta = read_meta(path)
     fmt = meta.get("format", "skops")
     if fmt == "skops":
         sio = import_skops()
         f = path / "model.skops"
+        listed = meta.get("skops_types")
+        if isinstance(listed, list) and all(isinstance(t, str) for t in listed):
+            # One pass: skops refuses any type of the file that the list lacks, and the list itself must
+            # pass the prefix check, so a wrong or tampered list cannot widen what is trusted.
+            _check_trusted(path, listed)
+            from skops.io.exceptions import UntrustedTypesFoundException
+
+            try:
+                return sio.load(f, trusted=listed)
+            except UntrustedTypesFoundException:
+                pass  # the list is stale: audit the file itself below
         untrusted = sio.get_untrusted_types(file=f)
-        bad = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-        if bad:
-            raise ModelError(f"model {path} contains types voc does not trust: {', '.join(bad[:5])}")
+        _check_trusted(path, untrusted)
         return sio.load(f, trusted=untrusted)
     if fmt == "hf":  # transformer checkpoint: from_pretrained(path), safetensors only
         from voc.transformer.model import load_transformer

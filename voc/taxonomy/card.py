@@ -96,7 +96,7 @@ def save_model_folder(model: CategoryModel, metrics: dict, config: dict, out_dir
     """
     import sklearn
 
-    from voc.classify.registry import import_skops
+    from voc.classify.registry import import_skops, skops_types
 
     sio = import_skops()
 
@@ -107,7 +107,7 @@ def save_model_folder(model: CategoryModel, metrics: dict, config: dict, out_dir
     meta = {"format": "skops", "task": tax.name, "backend": "tfidf", "taxonomy": tax.name,
             "labels": [str(k) for k in model.classes_], "model_class": "voc.taxonomy.learned.CategoryModel",
             "created": date.today().isoformat(), "sklearn": sklearn.__version__,
-            "python": platform.python_version()}
+            "python": platform.python_version(), "skops_types": skops_types(out / "model.skops")}
     (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     cfg = dict(config)
     cfg["command"] = reproduce_command(config, out)
