@@ -88,6 +88,14 @@ def score_check_files(model, paths: list[Path]) -> dict:
     return out
 
 
+def check_metrics(model, data: list[Path], checks: list[Path] | None = None) -> dict:
+    """:func:`score_check_files` on ``checks`` (None: :func:`default_check_files`), leaving out any file the
+    model was trained on (``data``)."""
+    trained_on = {Path(d).name for d in data}
+    checks = default_check_files() if checks is None else [Path(c) for c in checks]
+    return score_check_files(model, [c for c in checks if c.name not in trained_on])
+
+
 def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Path | list[Path] | None = None,
                     out: Path | None = None, seed: int = 0, params: dict | None = None,
                     command: str = "", lexicon_weight: float = 0.2, data_weights: dict[str, float] | None = None,
@@ -142,9 +150,7 @@ def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Pa
     metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
     for p in dev or []:
         metrics["dev"][Path(p).name] = _summary(evaluate_sentiment(model, load_sentiment_csv(p)))
-    trained_on = {Path(d).name for d in data}
-    checks = default_check_files() if checks is None else [Path(c) for c in checks]
-    metrics["checks"] = score_check_files(model, [c for c in checks if c.name not in trained_on])
+    metrics["checks"] = check_metrics(model, data, checks)
     if out is not None:
         config = {"task": "sentiment", "backend": "tfidf", "seed": seed, "data": [str(p) for p in data],
                   "dev": [str(p) for p in dev or []], "neutral": neutral_names(neutral),

@@ -30,16 +30,17 @@ class AspectOpinions:
 
     def __init__(self, taxonomy: Taxonomy, window: int = 8):
         self.window = int(window)
-        # (category index, keyword) -> (compiled alternation, {word: polarity})
-        self.rules: dict[tuple[int, str], tuple[re.Pattern, dict[str, str]]] = {}
+        # (category index, keyword) -> (compiled alternation, {word: polarity}, longest word)
+        self.rules: dict[tuple[int, str], tuple[re.Pattern, dict[str, str], int]] = {}
         for ci, cat in enumerate(taxonomy.categories):
             for rule in cat.opinions:
                 words = {w.lower(): pol for pol in POLARITIES for w in getattr(rule, pol)}
                 if not words:
                     continue
                 pat = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+                longest = max(map(len, words))
                 for kw in rule.after:
-                    self.rules[(ci, kw.lower())] = (pat, words)
+                    self.rules[(ci, kw.lower())] = (pat, words, longest)
 
     def __bool__(self) -> bool:
         return bool(self.rules)
@@ -50,8 +51,8 @@ class AspectOpinions:
         rule = self.rules.get((category, keyword))
         if rule is None:
             return None
-        pat, words = rule
-        m = pat.search(clause, end, end + self.window + 4)
+        pat, words, longest = rule
+        m = pat.search(clause, end, end + self.window + longest)
         if m is None or m.start() - end > self.window:
             return None
         s = _SIGN[words[m.group()]]

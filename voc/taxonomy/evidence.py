@@ -140,7 +140,7 @@ class RuleEvidence:
         m["kind"] = np.where(m["neg"], FLIP[self.kind[j]], self.kind[j])
         m["doc"] = b.doc_of_clause[m["clause"]] if len(rep) else np.zeros(0, dtype=np.int64)
         m["score"] = b.scores[m["clause"]] if len(rep) else np.zeros(0)
-        aspects = getattr(self, "aspects", None)
+        aspects = self.aspects
         if aspects and len(rep):  # keywords followed by a category opinion word take its polarity
             for i in np.flatnonzero((m["kind"] == 0) & self.aspect_term[m["term"]]).tolist():
                 c, term = int(m["clause"][i]), self.terms[int(m["term"][i])]

@@ -28,7 +28,7 @@ class Cues(BaseModel):
     negative: list[str] = Field(default_factory=list)
 
 
-class OpinionRule(BaseModel):
+class OpinionRule(Cues):
     """Opinion words that give some keywords of a category their polarity (see :mod:`voc.taxonomy.aspect`).
 
     When a keyword in ``after`` is followed in its clause by one of these words, the keyword takes that
@@ -36,11 +36,7 @@ class OpinionRule(BaseModel):
     The words never mark the category by themselves.
     """
 
-    model_config = ConfigDict(extra="forbid")
     after: list[str]
-    positive: list[str] = Field(default_factory=list)
-    neutral: list[str] = Field(default_factory=list)
-    negative: list[str] = Field(default_factory=list)
 
 
 class JourneyStage(BaseModel):

@@ -66,14 +66,14 @@ class RuleMapper(BaseEstimator):
         self.matcher_ = PhraseMatcher(terms)
         self.context_ = ContextRules(tax)
         self.aspects_ = AspectOpinions(tax)
+        self.index_ = {k: i for i, k in enumerate(keys)}
         self.classes_ = np.array(tax.keys)
         return self
 
     def map_clauses(self, clauses: list[str], polarities: list[float]) -> list[Mention]:
         """Mentions of one comment from its clauses and each clause's polarity score in [-1, 1]."""
         votes: dict[str, float] = {}
-        aspects = getattr(self, "aspects_", None)
-        index = {k: i for i, k in enumerate(self.classes_)}
+        aspects = self.aspects_
         seen: dict[str, list[str]] = {}
         first: dict[str, int] = {}
         for i, (clause, score) in enumerate(zip(clauses, polarities)):
@@ -86,7 +86,7 @@ class RuleMapper(BaseEstimator):
                 for cat, pol in targets:
                     weak = False
                     if pol is None:
-                        o = aspects.score(index[cat], term, clause, start + len(term)) if aspects else None
+                        o = aspects.score(self.index_[cat], term, clause, start + len(term)) if aspects else None
                         vote = o if o is not None else float(np.sign(score)) if abs(score) > 0.15 else 0.0
                     else:
                         vote = _SIGN[_FLIP[pol] if neg else pol] * CUE_WEIGHT

@@ -134,9 +134,6 @@ def make_windows(tokenizer, texts: Sequence[str], max_length: int, policy: str =
     return Windows(ids, np.asarray(owner, dtype=np.int64), np.asarray(weight, dtype=np.float64), len(texts), n_long)
 
 
-DEVICES = ("auto", "cpu", "cuda")
-
-
 def resolve_device(device: str = "auto") -> str:
     """``cuda`` or ``cpu`` for a ``device`` setting: ``auto`` takes a visible CUDA GPU, else the CPU.
 

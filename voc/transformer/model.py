@@ -23,7 +23,7 @@ from sklearn.exceptions import NotFittedError
 
 from voc.errors import ModelError
 from voc.transformer.infer import (LONG_TEXT_POLICIES, Windows, forward_windows, make_windows, merge_single,
-                                  quiet_transformers, resolve_device)
+                                  model_device, quiet_transformers, resolve_device)
 from voc.transformer.loop import LoopConfig, fine_tune, seed_everything
 
 HF_WEIGHTS = "model.safetensors"
@@ -124,7 +124,8 @@ class _TransformerBase(BaseEstimator):
         if cache is None or cache[0] is not self.model_:
             from voc.transformer.quantize import quantize_dynamic_int8
 
-            cpu = self.model_ if str(next(self.model_.parameters()).device) == "cpu" else copy.deepcopy(self.model_).cpu()
+            on_cpu = model_device(self.model_).type == "cpu"
+            cpu = self.model_ if on_cpu else copy.deepcopy(self.model_).cpu()
             cache = (self.model_, quantize_dynamic_int8(cpu))
             self._int8 = cache
         return cache[1]
@@ -203,7 +204,7 @@ def load_transformer(folder, meta: dict | None = None, quantize: bool | None = N
     with quiet_transformers():
         est.model_ = AutoModelForSequenceClassification.from_pretrained(str(folder), use_safetensors=True)
         est.tokenizer_ = AutoTokenizer.from_pretrained(str(folder))
-    est.device_ = resolve_device(getattr(est, "device", "auto"))
+    est.device_ = resolve_device("auto")
     est.model_.to(est.device_).eval()
     est.base_model_name_ = meta.get("base_model")
     est._set_state(meta.get("state", {}))

@@ -106,9 +106,8 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     """
     from voc.classify.datasets import hash_split, load_sentiment_csv
     from voc.classify.evaluate import evaluate_sentiment
-    from voc.classify.train import (_load_many, _summary, default_check_files, drop_neutral_overlap,
-                                    load_neutral_files, neutral_heldout_metrics, neutral_names,
-                                    score_check_files)
+    from voc.classify.train import (_load_many, _summary, check_metrics, drop_neutral_overlap,
+                                    load_neutral_files, neutral_heldout_metrics, neutral_names)
 
     base = check_checkpoint(base_model)
     if not data:
@@ -138,7 +137,7 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     metrics["device"] = device_label(est.device_, est.num_threads)
     if cat is not None:
         metrics.update(neutral_heldout_metrics(est, cat, tune))
-    metrics["checks"] = score_check_files(est, default_check_files())
+    metrics["checks"] = check_metrics(est, data)
     q = _int8_copy(est) if opts["eval_int8"] else None
     for name, df in dev_frames.items():
         metrics["dev"][name] = _summary(evaluate_sentiment(est, df))
