@@ -334,3 +334,44 @@ def test_unique_rows_matches_numpy(n, p, fractional, seed):
     want_rows, want_counts = np.unique(M, axis=0, return_counts=True)
     rows, counts = _unique_rows(M)
     assert np.array_equal(rows, want_rows) and np.array_equal(counts, want_counts)
+
+
+def test_weight_column_equals_the_expanded_rows():
+    df, latent = _planted(600, 4)
+    df["nps"] = np.clip(np.round(7.5 + 1.3 * latent), 0, 10)
+    df.loc[df.index[:25], "nps"] = np.nan                       # missing outcomes are skipped either way
+    cols = [*NAMES, "nps"]
+    collapsed = df.groupby(cols, dropna=False).size().reset_index(name="weight")
+    collapsed = pd.concat([collapsed, collapsed.head(3).assign(weight=0)], ignore_index=True)  # zero weights
+    for outcome in ("nps", "promoter"):
+        a = driver_analysis(df, outcome, NAMES, n_boot=25, seed=2)
+        b = driver_analysis(collapsed, outcome, NAMES, n_boot=25, seed=2, weight="weight")
+        pd.testing.assert_frame_equal(a.drivers, b.drivers, rtol=1e-9)
+        pd.testing.assert_frame_equal(a.themes, b.themes, rtol=1e-9)
+        assert a.info == b.info and b.info["n"] == 575
+    with pytest.raises(InputError, match="whole, non-negative counts"):
+        driver_analysis(collapsed.assign(weight=0.5), "nps", NAMES, weight="weight")
+    with pytest.raises(InputError, match="weight column 'w' is not in the data"):
+        driver_analysis(collapsed, "nps", NAMES, weight="w")
+
+
+def test_driver_patterns_collapse_the_driver_frame(demo_run):
+    import duckdb
+
+    from voc.analyze.driverstore import load_driver_frame, load_driver_patterns
+
+    con = duckdb.connect(str(demo_run / "voc.duckdb"), read_only=True)
+    full, feats = load_driver_frame(con)
+    pat, feats2 = load_driver_patterns(con)
+    con.close()
+    assert feats2 == feats and pat["weight"].sum() == len(full) and len(pat) < len(full)
+    ind = [c for c in pat.columns if ":" in c]
+    assert sorted(ind) == sorted(c for c in full.columns if ":" in c)
+    keys = [c for c in pat.columns if c != "weight"]
+    want = full[keys].fillna(-1).value_counts().sort_index()
+    got = pat.fillna(-1).set_index(keys)["weight"].sort_index()
+    assert got.to_dict() == want.to_dict()
+    for tax, f in feats.items():
+        a = driver_analysis(full, "nps", f, n_boot=10)
+        b = driver_analysis(pat, "nps", f, n_boot=10, weight="weight")
+        pd.testing.assert_frame_equal(a.drivers, b.drivers, rtol=1e-9)

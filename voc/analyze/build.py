@@ -10,6 +10,7 @@ import pandas as pd
 
 from voc.analyze.metrics import mean_ci, nps, segment_scores
 from voc.analyze.sound import segment_columns, sound_indicators, top_keywords, top_phrases, verbatims
+from voc.store.store import connect
 
 ANALYSIS_TABLES = ("sound", "phrases", "category_keywords", "verbatims", "theme_trends", "alerts", "drivers",
                    "driver_themes", "segment_scores")
@@ -70,7 +71,7 @@ def build_analysis(store: str | Path, parquet_dir: str | Path | None = None, tre
     from voc.analyze.driverstore import finish_drivers, run_scales, start_drivers
     from voc.analyze.trends import alerts, theme_trends
 
-    con = duckdb.connect(str(store))
+    con = connect(store)
     try:
         scales = run_scales(Path(store))
         drivers = start_drivers(con, scales, ("nps", "csat", "rating", "ces"), n_boot=driver_boot,

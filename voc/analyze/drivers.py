@@ -118,13 +118,14 @@ class Outcome:
         mid = (lo + hi) / 2
         return (y < mid).astype(float), f"{self.column} below the scale midpoint {mid:g} ({lo:g}-{hi:g}) vs not"
 
-    def metric(self, y: np.ndarray) -> float:
-        """The headline metric: NPS for ``nps``, the mean score, or the rate in % for binary outcomes."""
+    def metric(self, y: np.ndarray, w: np.ndarray | None = None) -> float:
+        """The headline metric: NPS for ``nps``, the mean score, or the rate in % for binary outcomes
+        (``w``: frequency weights of the values)."""
         if len(y) == 0:
             return float("nan")
         if self.kind == "nps":
-            return 100.0 * (np.mean(y >= 9) - np.mean(y <= 6))
-        return float(np.mean(y)) * (1 if self.continuous else 100)
+            return 100.0 * (np.average(y >= 9, weights=w) - np.average(y <= 6, weights=w))
+        return float(np.average(y, weights=w)) * (1 if self.continuous else 100)
 
     @property
     def metric_name(self) -> str:
@@ -222,7 +223,7 @@ def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: s
                     scale: tuple[float, float] | None = None, positive: str | None = None,
                     methods: tuple[str, ...] = METHODS, n_boot: int = 200, seed: int = 0, min_rows: int = 30,
                     min_count: int = 5, exact_max: int = EXACT_MAX, n_perm: int = 2000,
-                    ci: float = 0.95) -> DriverResult:
+                    ci: float = 0.95, weight: str | None = None) -> DriverResult:
     """Rank the drivers of an outcome.
 
     Parameters
@@ -242,6 +243,9 @@ def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: s
     exact_max : largest number of drivers for exact Shapley values (at most 15).
     n_perm : orderings for the Monte Carlo Shapley estimate beyond ``exact_max``.
     ci : confidence level of all intervals.
+    weight : a column of whole-number frequency weights: each row stands for that many respondents (e.g.
+        the distinct patterns of a large run with their counts). The results equal those of the expanded
+        rows; ``n``, ``min_rows`` and ``min_count`` count respondents.
 
     Returns
     -------
@@ -257,15 +261,24 @@ def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: s
         raise InputError(f"driver column(s) {', '.join(missing[:3])} are not in the data")
     y_all = out.values(df[out.column])
     keep = y_all.notna().to_numpy()
+    wts = None
+    if weight is not None:
+        if weight not in df.columns:
+            raise InputError(f"weight column {weight!r} is not in the data")
+        w_all = pd.to_numeric(df[weight], errors="coerce").to_numpy(dtype=float)
+        if not np.isfinite(w_all).all() or (w_all < 0).any() or not np.array_equal(w_all, np.round(w_all)):
+            raise InputError(f"weight column {weight!r} must hold whole, non-negative counts")
+        keep = keep & (w_all > 0)
+        wts = w_all[keep]
     y = y_all.to_numpy(dtype=float)[keep]
-    n = len(y)
+    n = len(y) if wts is None else int(wts.sum())
     if n < min_rows:
         raise InputError(f"only {n} rows have a value for outcome {outcome!r}; driver analysis needs at least "
                          f"{min_rows}")
     if len(y) == 0 or np.min(y) == np.max(y):
         raise InputError(f"outcome {outcome!r} has a single value in all {n} rows, so nothing can drive it")
     X_all = df.loc[keep, list(features)].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(dtype=float)
-    counts = (X_all != 0).sum(axis=0)
+    counts = (X_all != 0).sum(axis=0) if wts is None else wts @ (X_all != 0)
     ok = (counts >= min_count) & (X_all.std(axis=0) > 0)
     dropped = [f for f, k in zip(features, ok) if not k]
     feats = [f for f, k in zip(features, ok) if k]
@@ -274,14 +287,14 @@ def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: s
     p = int(ok.sum())
     # Identical rows (driver pattern and outcome) are collapsed into one with a frequency weight: every
     # method below is exact under frequency weights, and the work then scales with the distinct patterns.
-    uniq, w = _unique_rows(np.column_stack([X_all[:, ok], y]))
+    uniq, w = _unique_rows(np.column_stack([X_all[:, ok], y]), wts)
     X, yu, w = uniq[:, :p], uniq[:, p], w.astype(float)
 
     res: dict[str, np.ndarray] = {}
     info: dict = {"outcome": outcome, "column": out.column, "kind": out.kind, "n": n, "drivers_used": p,
                   "dropped": dropped, "methods": list(methods), "ci": ci,
                   "scale": list(out.scale) if out.scale else None, "metric": out.metric_name,
-                  "metric_value": _round(out.metric(y), 3), "ranked_by": methods[0], "notes": []}
+                  "metric_value": _round(out.metric(y, wts), 3), "ranked_by": methods[0], "notes": []}
     if "relative_weights" in methods:
         rw, r2 = (relative_weights if out.continuous else logistic_relative_weights)(X, yu, w)
         res["rw"] = rw
@@ -310,7 +323,7 @@ def driver_analysis(df: pd.DataFrame, outcome: str, features: list[str], kind: s
                               and info.get("shapley_exact") and p <= BOOT_SHAPLEY_MAX))
         info["bootstrap"] = f"{n_boot} percentile-bootstrap resamples of the rows, seed {seed}"
     drivers = _driver_table(feats, X, w, res, methods[0])
-    return DriverResult(drivers, _theme_table(df.loc[keep], drivers, y, out), info)
+    return DriverResult(drivers, _theme_table(df.loc[keep], drivers, y, out, wts), info)
 
 
 def _method(m: str) -> str:
@@ -355,7 +368,7 @@ def _logistic(X: np.ndarray, t: np.ndarray, w: np.ndarray, ci: float, info: dict
 def _ols(X: np.ndarray, y: np.ndarray, w: np.ndarray, ci: float) -> dict:
     """OLS coefficients (score points per mention) with HC3 (normal) intervals, rows given with frequency
     weights; the same numbers as statsmodels ``OLS(...).fit(cov_type="HC3")`` on the expanded rows."""
-    from scipy.stats import norm
+    from scipy.special import ndtri  # norm.ppf without importing scipy.stats
 
     A = np.column_stack([np.ones(len(X)), X])
     inv = np.linalg.pinv(A.T @ (A * w[:, None]))
@@ -364,7 +377,7 @@ def _ols(X: np.ndarray, y: np.ndarray, w: np.ndarray, ci: float) -> dict:
     h = np.einsum("ij,jk,ik->i", A, inv, A)
     meat = (A * (w * r ** 2 / np.clip(1 - h, 1e-12, None) ** 2)[:, None]).T @ A
     se = np.sqrt(np.clip(np.diag(inv @ meat @ inv), 0, None))[1:]
-    z = norm.ppf((1 + ci) / 2)
+    z = ndtri((1 + ci) / 2)
     return {"coef": beta[1:], "coef_ci_low": beta[1:] - z * se, "coef_ci_high": beta[1:] + z * se}
 
 
@@ -393,14 +406,16 @@ def _impact_defs(out: Outcome) -> list[str]:
     return [IMPACT_DEFINITIONS["mean_removed" if out.continuous else "rate_removed"]]
 
 
-def _unique_rows(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _unique_rows(M: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(M, axis=0, return_counts=True)``, tens of times faster: rows are compared as raw bytes
     (as int8 when that is exact, as it is for indicators and 0-10 scores), then the few distinct rows
-    are put in the same lexicographic order."""
+    are put in the same lexicographic order. With ``weights`` the counts are the summed weights."""
     small = M.astype(np.int8)
     X = np.ascontiguousarray(small if np.array_equal(small, M) else M)
-    _, idx, counts = np.unique(X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel(),
-                               return_index=True, return_counts=True)
+    _, idx, inv, counts = np.unique(X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel(),
+                                    return_index=True, return_inverse=True, return_counts=True)
+    if weights is not None:
+        counts = np.bincount(inv.ravel(), weights=weights, minlength=len(idx))
     order = np.lexsort(M[idx].T[::-1])
     return M[idx][order], counts[order]
 
@@ -475,11 +490,16 @@ def _driver_table(feats: list[str], X: np.ndarray, w: np.ndarray, res: dict, pri
     return d[_ORDER]
 
 
+def _wsum(mask: np.ndarray, w: np.ndarray | None) -> float:
+    return float(mask.sum()) if w is None else float(w @ mask)
+
+
 QUADRANTS = {(True, False): "fix first 优先改进", (True, True): "keep up 继续保持",
              (False, False): "low priority 次要", (False, True): "possible overkill 过度投入"}
 
 
-def _theme_table(df: pd.DataFrame, drivers: pd.DataFrame, y: np.ndarray, out: Outcome) -> pd.DataFrame:
+def _theme_table(df: pd.DataFrame, drivers: pd.DataFrame, y: np.ndarray, out: Outcome,
+                 w: np.ndarray | None = None) -> pd.DataFrame:
     """Importance-performance per theme: importance = the sum of its drivers' importance (% of the fit);
     performance = net sentiment of its mentions in these rows and the mentioners' headline metric.
 
@@ -498,15 +518,17 @@ def _theme_table(df: pd.DataFrame, drivers: pd.DataFrame, y: np.ndarray, out: Ou
             ment = neg | pos
         else:
             ment = df[g["feature"].iloc[0]].to_numpy() != 0
-        vol = int(ment.sum())
+        vol = int(ment.sum()) if w is None else int(w @ ment)
+        n_rows = len(df) if w is None else int(w.sum())
+        wm, wo = (None, None) if w is None else (w[ment], w[~ment])
         rows.append({"taxonomy": tax, "category": cat, "importance": g["importance"].sum(),
                      "importance_negative": g.loc[g["polarity"] == "negative", "importance"].sum(),
                      "importance_positive": g.loc[g["polarity"] == "positive", "importance"].sum(),
-                     "volume": vol, "share": vol / len(df) if len(df) else np.nan,
-                     "net_sentiment": 100 * (pos.sum() - neg.sum()) / vol if vol and (has["neg"] or has["pos"])
-                     else np.nan,
-                     "mentioners_metric": out.metric(y[ment]) if vol else np.nan,
-                     "others_metric": out.metric(y[~ment]) if vol < len(y) else np.nan})
+                     "volume": vol, "share": vol / n_rows if n_rows else np.nan,
+                     "net_sentiment": 100 * (_wsum(pos, w) - _wsum(neg, w)) / vol
+                     if vol and (has["neg"] or has["pos"]) else np.nan,
+                     "mentioners_metric": out.metric(y[ment], wm) if vol else np.nan,
+                     "others_metric": out.metric(y[~ment], wo) if vol < n_rows else np.nan})
     t = pd.DataFrame(rows)
     if t.empty:
         return t

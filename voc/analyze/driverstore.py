@@ -73,6 +73,54 @@ def load_driver_frame(con: duckdb.DuckDBPyConnection, encoding: str = "polarity"
     return frame, features
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def load_driver_patterns(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The driver frame of :func:`load_driver_frame` (``polarity`` encoding) collapsed in DuckDB: one row per
+    distinct combination of scores and indicators, with its number of comments in ``weight``.
+
+    The stored driver tables need nothing else, so their memory depends on the number of distinct patterns,
+    not on the number of comments; :func:`voc.analyze.drivers.driver_analysis` with ``weight="weight"`` gives
+    the same results as on the full frame.
+    """
+    cols = _columns(con)
+    scores = [c for c in SCORES if c in cols]
+    con.execute("""CREATE OR REPLACE TEMP TABLE _dm AS
+                   SELECT DISTINCT m.comment_id, m.taxonomy, m.category, m.polarity FROM mentions m
+                   SEMI JOIN comments c ON c.id = m.comment_id AND c.quality = 'ok'""")
+    try:
+        order = con.execute("""SELECT taxonomy, category, count(DISTINCT comment_id) AS n FROM _dm
+                               GROUP BY taxonomy, category ORDER BY taxonomy, n DESC, category""").fetchall()
+        features: dict[str, list[str]] = {}
+        aggs, names = [], []
+        for tax, cat, _ in order:
+            cond = f"taxonomy = {_literal(tax)} AND category = {_literal(cat)}"
+            for short, pol in (("neg", " AND polarity = 'negative'"), ("pos", " AND polarity = 'positive'"),
+                               ("any", "")):
+                name = f"{short}:{tax}/{cat}"
+                aggs.append(f"CAST(bool_or({cond}{pol}) AS TINYINT) AS {_quote(name)}")
+                names.append(name)
+            features.setdefault(tax, []).extend([f"neg:{tax}/{cat}", f"pos:{tax}/{cat}"])
+        keys = [f"c.{_quote(c)}" for c in scores] + [f"coalesce(i.{_quote(n)}, 0) AS {_quote(n)}" for n in names]
+        ind = (f"SELECT comment_id, {', '.join(aggs)} FROM _dm GROUP BY comment_id" if aggs
+               else "SELECT NULL AS comment_id WHERE false")
+        frame = con.execute(f"""SELECT {', '.join(keys) + ', ' if keys else ''}count(*) AS weight
+                                FROM (SELECT * FROM comments WHERE quality = 'ok') c
+                                LEFT JOIN ({ind}) i ON i.comment_id = c.id
+                                GROUP BY ALL ORDER BY ALL""").df()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _dm")
+    for n in names:
+        frame[n] = frame[n].astype(np.int8)
+    return frame, features
+
+
 def run_scales(store: Path) -> dict[str, tuple[float, float]]:
     """Score scales from the run's ``config.yaml`` (next to the store), else the defaults."""
     scales = {"nps": (0, 10), "csat": (1, 5), "rating": (1, 5), "ces": (1, 7)}
@@ -159,7 +207,8 @@ def _outcome_tables(frame: pd.DataFrame, features: dict[str, list[str]], outcome
     d_parts, t_parts = [], []
     for tax, feats in features.items():
         try:
-            r = driver_analysis(frame, outcome, feats, scale=scale, seed=seed, min_rows=min_rows, n_boot=n_boot)
+            r = driver_analysis(frame, outcome, feats, scale=scale, seed=seed, min_rows=min_rows, n_boot=n_boot,
+                                weight="weight")
         except InputError:
             continue
         meta = {"outcome": outcome, "kind": r.info["kind"], "taxonomy_set": tax, "n": r.info["n"],
@@ -180,8 +229,8 @@ def start_drivers(con: duckdb.DuckDBPyConnection, scales: dict | None = None, ou
     goes on with other work; without one they run here, now. The tables are the same either way.
     """
     scales = scales or {}
-    frame, features = load_driver_frame(con)
-    present = [o for o in outcomes if o in frame.columns and frame[o].notna().sum() >= min_rows]
+    frame, features = load_driver_patterns(con)
+    present = [o for o in outcomes if o in frame.columns and frame.loc[frame[o].notna(), "weight"].sum() >= min_rows]
     futures = []
     for i, outcome in enumerate(present):
         args = (frame, features, outcome, scales.get(outcome), n_boot if i == 0 or not boot_first_only else 0,

@@ -45,9 +45,9 @@ def mean_ci(values) -> dict:
     m = float(v.mean())
     if n == 1:
         return {"mean": round(m, 3), "ci_low": None, "ci_high": None, "n": 1}
-    from scipy import stats
+    from scipy.special import stdtrit  # t.ppf without importing scipy.stats
 
-    half = float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n))
+    half = float(stdtrit(n - 1, 0.975) * v.std(ddof=1) / np.sqrt(n))
     return {"mean": round(m, 3), "ci_low": round(m - half, 3), "ci_high": round(m + half, 3), "n": n}
 
 

@@ -29,11 +29,12 @@ def sound_table(con: duckdb.DuckDBPyConnection, group_expr: str = "'all'", group
     group_name : what the grouping is (``all``, ``month``, ``seg_city`` ...), stored in column ``grouping``.
     """
     sql = f"""
-    WITH c AS (SELECT *, {group_expr} AS grp FROM comments c WHERE quality = 'ok'),
+    WITH c AS (SELECT id, nps, {group_expr} AS grp FROM comments c WHERE quality = 'ok'),
     base AS (SELECT grp, count(*) AS n_ok, count(nps) AS nps_n_all,
                     count(*) FILTER (WHERE nps >= 9) AS promoters_all,
                     count(*) FILTER (WHERE nps <= 6) AS detractors_all FROM c GROUP BY grp),
-    m AS (SELECT DISTINCT ON (m.comment_id, m.taxonomy, m.category) m.*, c.grp, c.nps
+    m AS (SELECT DISTINCT ON (m.comment_id, m.taxonomy, m.category) m.taxonomy, m.category, m.stage,
+                 m.polarity, c.grp, c.nps
           FROM mentions m JOIN c ON c.id = m.comment_id),
     agg AS (
       SELECT taxonomy, category, any_value(stage) AS stage, grp,

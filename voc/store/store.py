@@ -15,6 +15,15 @@ from voc.text.pii import mask_pii
 
 STORE_NAME = "voc.duckdb"
 STR_LIST = pa.list_(pa.string())
+# DuckDB's own memory (buffers, hash tables) is capped so a run's memory stays flat as its input grows;
+# larger joins and aggregations spill to disk. VOC_DUCKDB_MEMORY overrides it (e.g. 2GB).
+DUCKDB_MEMORY = "256MB"
+
+
+def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to a run store with voc's memory cap (``VOC_DUCKDB_MEMORY``, default 256MB)."""
+    limit = os.environ.get("VOC_DUCKDB_MEMORY", DUCKDB_MEMORY)
+    return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": limit})
 
 
 def comments_schema(segments: list[str], taxonomies: list[str]) -> pa.Schema:
@@ -79,7 +88,7 @@ class RunStore:
         if self.path.exists():
             self.path.unlink()
         self.schema = comments_schema(segments, taxonomies)
-        self.con = duckdb.connect(str(self.path))
+        self.con = connect(self.path)
         self.con.execute("SET preserve_insertion_order=true")
         self.con.execute("SET threads=1")  # parts arrive while the workers use every core
         empty_c = self.schema.empty_table()  # noqa: F841 (read by DuckDB)

@@ -57,13 +57,19 @@ def read_user_dict(path: Path) -> list[tuple[str, int | None, str | None]]:
 
 @lru_cache(maxsize=1)
 def _idf() -> tuple[dict[str, float], float]:
-    """jieba.analyse's IDF table and its median, read directly (importing jieba.analyse costs more)."""
-    idf: dict[str, float] = {}
-    with (resources.files("jieba") / "analyse" / "idf.txt").open(encoding="utf-8") as f:
-        for line in f:
-            word, _, value = line.rstrip("\n").rpartition(" ")
-            if word:
-                idf[word] = float(value)
+    """jieba.analyse's IDF table and its median, read directly (importing jieba.analyse costs more).
+
+    pyarrow parses the 270k ``word idf`` lines in about half the time of a Python loop.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    with (resources.files("jieba") / "analyse" / "idf.txt").open("rb") as f:
+        table = pcsv.read_csv(
+            f, read_options=pcsv.ReadOptions(column_names=["word", "idf"]),
+            parse_options=pcsv.ParseOptions(delimiter=" ", quote_char=False),
+            convert_options=pcsv.ConvertOptions(column_types={"word": pa.string(), "idf": pa.float64()}))
+    idf = dict(zip(table.column("word").to_pylist(), table.column("idf").to_pylist()))
     values = sorted(idf.values())
     return idf, values[len(values) // 2]
 
