@@ -159,3 +159,32 @@ def test_listed_skops_types_load_in_one_pass_and_never_widen_trust(tmp_path, mon
     registry.import_skops().dump(StandardScaler().fit([[1.0], [2.0]]), folder / "model.skops")
     rewrite([])
     assert load_model("lr").transform([[1.5]]).shape == (1, 1)
+
+
+def test_import_skops_skips_its_start_up_scans_without_side_effects():
+    """In a fresh interpreter: no torch, empty default ufunc/estimator lists, skops' helper restored, and a
+    scikit-learn model still saves and loads with explicitly trusted types."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, tempfile, numpy as np
+from voc.classify.registry import import_skops
+sio = import_skops()
+import skops.io._trusted_types as T, skops.io._utils as U
+from sklearn.linear_model import LogisticRegression
+assert "torch" not in sys.modules
+assert T.NUMPY_UFUNC_TYPE_NAMES == [] and T.SKLEARN_ESTIMATOR_TYPE_NAMES == []
+assert len(U.get_public_type_names(np, np.ufunc)) > 50 and "skops.io._trusted_types" in sys.modules
+assert not any(type(f).__name__ == "_SkipUfuncScan" for f in sys.meta_path)
+m = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+with tempfile.TemporaryDirectory() as d:
+    sio.dump(m, d + "/m.skops")
+    types = sio.get_untrusted_types(file=d + "/m.skops")
+    assert "sklearn.linear_model._logistic.LogisticRegression" in types
+    back = sio.load(d + "/m.skops", trusted=types)
+assert back.predict([[1.0]])[0] == 1
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -59,28 +59,52 @@ def read_meta(path: Path) -> dict:
 
 
 def import_skops():
-    """Import ``skops.io`` without its start-up walk over all of scikit-learn.
+    """Import ``skops.io`` without its start-up scans.
 
-    At import, skops builds its default list of trusted estimator types by importing every scikit-learn
-    module (and torch with them, when installed): several seconds in every process. voc never relies on
-    that default list, since :func:`load_model` passes the trusted types explicitly after checking them
-    against ``TRUSTED_PREFIXES``, so the walk is skipped. Any failure falls back to a plain import.
+    At import, skops builds default lists of trusted types: every scikit-learn estimator, by importing
+    every scikit-learn module (and torch with them, when installed), and every numpy and scipy ufunc, each
+    looked up in every loaded module (about a second in a process that has loaded voc). voc never relies
+    on those lists: :func:`load_model` passes the trusted types explicitly after checking them against
+    ``TRUSTED_PREFIXES``, and voc's models hold no estimators or ufuncs outside them. Both scans are
+    skipped, which only narrows what skops trusts by default. Any failure falls back to a plain import.
     """
+    import importlib
+    import importlib.abc
     import sys
 
     if "skops.io" in sys.modules:
         return sys.modules["skops.io"]
     import sklearn.utils
 
+    class _SkipUfuncScan(importlib.abc.MetaPathFinder):
+        """Before ``skops.io._trusted_types`` runs, its ufunc scan is replaced by an empty list."""
+
+        utils = real_names = None
+
+        def find_spec(self, name, path=None, target=None):
+            if name == "skops.io._trusted_types" and self.utils is None:
+                self.utils = importlib.import_module("skops.io._utils")
+                self.real_names = self.utils.get_public_type_names
+                self.utils.get_public_type_names = lambda *args, **kwargs: []
+            return None
+
+    hook = _SkipUfuncScan()
     real = sklearn.utils.all_estimators
     sklearn.utils.all_estimators = lambda *args, **kwargs: []
+    sys.meta_path.insert(0, hook)
     try:
         import skops.io
-    except Exception:  # pragma: no cover - a skops release that needs the list at import
-        sys.modules.pop("skops.io", None)
+    except Exception:  # pragma: no cover - a skops release that needs the lists at import
+        for name in [m for m in sys.modules if m.startswith("skops.io")]:
+            sys.modules.pop(name, None)
+        sys.meta_path.remove(hook)
         sklearn.utils.all_estimators = real
         import skops.io
     finally:
+        if hook in sys.meta_path:
+            sys.meta_path.remove(hook)
+        if hook.utils is not None:
+            hook.utils.get_public_type_names = hook.real_names
         sklearn.utils.all_estimators = real
     return skops.io
 
