@@ -10,7 +10,6 @@ Keywords are TF-IDF scored with jieba.analyse's IDF table.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -23,6 +22,7 @@ USER_WORD_FREQ = 3000
 _PUNCT_SPLIT = re.compile(r"[。！？!?；;，,、:：\n\r~～…]+|\.{2,}|\s{2,}|(?<=[\u4e00-\u9fff])[.]\s*|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 _CONTRAST = re.compile(r"(?=(?:但是|可是|不过|然而|只是|就是太))")
 _TOKEN_OK = re.compile(r"[\u4e00-\u9fffA-Za-z]")
+KEEP_CACHE_MAX = 1_000_000  # distinct tokens remembered by Segmenter.content_tokens
 
 
 def resource_path(name: str) -> Path:
@@ -112,6 +112,7 @@ class Segmenter:
         self.backend = backend
         self.hmm = hmm
         self.stopwords = load_stopwords(stopwords)
+        self._keep: dict[str, bool] = {}  # token -> is a content token
         entries = read_user_dict(resource_path("userdict.txt"))
         for d in user_dicts:
             entries += read_user_dict(d)
@@ -140,16 +141,28 @@ class Segmenter:
 
     def content_tokens(self, tokens: list[str]) -> list[str]:
         """Tokens without punctuation, spaces, numbers or stopwords."""
-        sw = self.stopwords
-        return [t for t in tokens if t not in sw and _TOKEN_OK.search(t)]
+        keep, sw = self._keep, self.stopwords
+        out = []
+        for t in tokens:
+            k = keep.get(t)
+            if k is None:  # each distinct token is judged once (a vocabulary is small next to a corpus)
+                k = t not in sw and _TOKEN_OK.search(t) is not None
+                if len(keep) < KEEP_CACHE_MAX:
+                    keep[t] = k
+            if k:
+                out.append(t)
+        return out
 
     def keywords(self, tokens: list[str], top_k: int = 5) -> list[str]:
         """Top-``k`` TF-IDF keywords (two or more characters) of one comment's content tokens."""
         if top_k <= 0:
             return []
         idf, median = _idf()
-        tf = Counter(t for t in tokens if len(t) >= 2)
-        if not tf:
-            return []
-        scored = sorted(tf.items(), key=lambda kv: (-kv[1] * idf.get(kv[0], median), kv[0]))
-        return [w for w, _ in scored[:top_k]]
+        tf: dict[str, int] = {}
+        for t in tokens:
+            if len(t) >= 2:
+                tf[t] = tf.get(t, 0) + 1
+        if len(tf) <= 1:
+            return list(tf)
+        get = idf.get
+        return sorted(tf, key=lambda w: (-tf[w] * get(w, median), w))[:top_k]
