@@ -98,6 +98,8 @@ def test_mapping_rejects_empty_text_and_nulls_bad_values(csv_utf8):
     mapped, rejected, warns = map_columns(df, cfg)
     assert len(mapped) + len(rejected) == len(df)
     assert [r.reason for r in rejected] == ["empty text"] and rejected[0].row == 5
+    row = df[df["_row"] == 5].iloc[0]  # the quarantined line holds the row's raw cells
+    assert rejected[0].raw == ",".join(str(v) for k, v in row.items() if k != "_row")
     assert mapped["id"].tolist()[:3] == ["A1", "A2", "A3"]
     nps = dict(zip(mapped["id"], mapped["nps"]))
     assert nps["A1"] == 9 and pd.isna(nps["A4"]) and pd.isna(nps["A6"]) and nps["A7"] == 8

@@ -100,11 +100,11 @@ def map_columns(frame: pd.DataFrame, cfg: InputConfig) -> tuple[pd.DataFrame, li
     text = frame[cm.text].fillna("").astype(str)
     out["text"] = text
     empty = text.str.strip() == ""
-    rejected = [Rejected("empty text", _raw_line(frame.loc[i]), int(frame.at[i, ROW])) for i in frame.index[empty]]
+    rejected = []
+    if empty.any():
+        bad = frame.loc[empty.to_numpy()]
+        lines = bad[[c for c in frame.columns if c != ROW]].astype(str).to_numpy().tolist()
+        rejected = [Rejected("empty text", ",".join(line), int(r)) for line, r in zip(lines, bad[ROW].tolist())]
     out = out[~empty].reset_index(drop=True)
     assert len(out) + len(rejected) == n
     return out[CANONICAL + segment_columns(cm)], rejected, warnings
-
-
-def _raw_line(row: pd.Series) -> str:
-    return ",".join("" if k == ROW else str(v) for k, v in row.items() if k != ROW)
