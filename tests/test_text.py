@@ -181,3 +181,42 @@ def test_bracket_emoticon_shifts_comment_sentiment():
     batch = CleanStage()(pd.DataFrame({"text": ["[怒][怒]", "[赞]"]}))
     out = SentimentStage(LexiconSentiment().fit())(batch)
     assert out["sentiment"].tolist() == ["negative", "positive"]
+
+
+def test_idf_table_parses_jieba_file_and_words_with_spaces(tmp_path, monkeypatch):
+    import voc.text.segment as segment
+
+    real, _ = segment._idf()
+    assert len(real) > 200_000 and real["酒店"] > 0
+    (tmp_path / "analyse").mkdir()
+    (tmp_path / "analyse" / "idf.txt").write_text("好评 3.5\nnew york 8.25\n物流 5.0\n", encoding="utf-8")
+    monkeypatch.setattr(segment.resources, "files", lambda pkg: tmp_path)
+    segment._idf.cache_clear()
+    try:
+        idf, median = segment._idf()
+    finally:
+        segment._idf.cache_clear()
+    assert idf == {"好评": 3.5, "new york": 8.25, "物流": 5.0} and median == 5.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["酒店", "服务", "好", "物流", "很快", "房间", "干净", "zzqq", "的", "前台", "客服"]),
+                max_size=20), st.integers(0, 6))
+def test_keywords_and_content_tokens_match_their_definitions(tokens, k):
+    from voc.text.segment import _idf
+
+    seg = _SEGMENTER
+    idf, median = _idf()
+    want_content = [t for t in tokens if t not in seg.stopwords and any("\u4e00" <= ch <= "\u9fff" or ch.isascii()
+                                                                         and ch.isalpha() for ch in t)]
+    assert seg.content_tokens(tokens) == want_content
+    assert seg.content_tokens(tokens) == want_content  # again, from the token cache
+    tf: dict[str, int] = {}
+    for t in tokens:
+        if len(t) >= 2:
+            tf[t] = tf.get(t, 0) + 1
+    ranked = sorted(tf.items(), key=lambda kv: (-kv[1] * idf.get(kv[0], median), kv[0]))
+    assert seg.keywords(tokens, k) == ([w for w, _ in ranked[:k]] if k > 0 else [])
+
+
+_SEGMENTER = Segmenter()

@@ -54,12 +54,12 @@ def explode_mentions(batch: pd.DataFrame, taxonomies: list[str]) -> pd.DataFrame
     cols: dict[str, list] = {name: [] for name in MENTIONS_SCHEMA.names}
     ids = batch["id"].tolist()
     for tax in taxonomies:
-        for cid, ms in zip(ids, batch[f"{tax}_mentions"].tolist()):
-            for m in ms:
-                cols["comment_id"].append(cid)
-                cols["taxonomy"].append(tax)
-                for f in fields:
-                    cols[f].append(m.get(f))
+        per_comment = batch[f"{tax}_mentions"].tolist()
+        flat = [m for ms in per_comment for m in ms]
+        cols["comment_id"] += [cid for cid, ms in zip(ids, per_comment) for _ in ms]
+        cols["taxonomy"] += [tax] * len(flat)
+        for f in fields:
+            cols[f] += [m.get(f) for m in flat]
     return pd.DataFrame(cols, columns=MENTIONS_SCHEMA.names)
 
 

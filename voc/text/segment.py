@@ -64,12 +64,21 @@ def _idf() -> tuple[dict[str, float], float]:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    with (resources.files("jieba") / "analyse" / "idf.txt").open("rb") as f:
-        table = pcsv.read_csv(
-            f, read_options=pcsv.ReadOptions(column_names=["word", "idf"]),
-            parse_options=pcsv.ParseOptions(delimiter=" ", quote_char=False),
-            convert_options=pcsv.ConvertOptions(column_types={"word": pa.string(), "idf": pa.float64()}))
-    idf = dict(zip(table.column("word").to_pylist(), table.column("idf").to_pylist()))
+    path = resources.files("jieba") / "analyse" / "idf.txt"
+    try:
+        with path.open("rb") as f:
+            table = pcsv.read_csv(
+                f, read_options=pcsv.ReadOptions(column_names=["word", "idf"]),
+                parse_options=pcsv.ParseOptions(delimiter=" ", quote_char=False),
+                convert_options=pcsv.ConvertOptions(column_types={"word": pa.string(), "idf": pa.float64()}))
+        idf = dict(zip(table.column("word").to_pylist(), table.column("idf").to_pylist()))
+    except (pa.ArrowInvalid, ValueError):  # a line pyarrow cannot split (a word with a space): parse it here
+        idf = {}
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                word, _, value = line.rstrip("\n").rpartition(" ")
+                if word:
+                    idf[word] = float(value)
     values = sorted(idf.values())
     return idf, values[len(values) // 2]
 
