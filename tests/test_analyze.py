@@ -166,3 +166,24 @@ def test_run_without_ces_skips_it(tmp_path, csv_utf8):
     assert set(s.metric) == {"nps"} and d == 0  # no CES column; too few answers for drivers
     html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "CES 费力度" not in html and "answers a driver analysis needs" in html
+
+
+def test_store_connections_are_memory_capped_and_tolerate_an_open_connection(tmp_path, monkeypatch):
+    import duckdb
+
+    from voc.store.store import connect
+
+    path = tmp_path / "s.duckdb"
+    monkeypatch.setenv("VOC_DUCKDB_MEMORY", "100MB")
+    con = connect(path)
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit.replace(" ", "").upper() in {"100.0MB", "95.3MIB", "100MB"}, limit
+    con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    con.close()
+    plain = duckdb.connect(str(path))  # e.g. a notebook's own connection, with default settings
+    try:
+        again = connect(path)  # the same file with other settings: falls back to the open instance's
+        assert again.execute("SELECT x FROM t").fetchone()[0] == 1
+        again.close()
+    finally:
+        plain.close()

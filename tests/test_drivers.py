@@ -375,3 +375,53 @@ def test_driver_patterns_collapse_the_driver_frame(demo_run):
         a = driver_analysis(full, "nps", f, n_boot=10)
         b = driver_analysis(pat, "nps", f, n_boot=10, weight="weight")
         pd.testing.assert_frame_equal(a.drivers, b.drivers, rtol=1e-9)
+
+
+def _synthetic_store(n: int, cats: list[str], seed: int = 0, memory: str = "64MB"):
+    import duckdb
+
+    rng = np.random.default_rng(seed)
+    con = duckdb.connect(config={"memory_limit": memory})
+    com = pd.DataFrame({"id": [f"c{i}" for i in range(n)], "quality": rng.choice(["ok", "ok", "ok", "empty"], n),
+                        "nps": rng.integers(0, 11, n).astype(float),
+                        "csat": np.where(rng.random(n) < 0.5, np.nan, rng.integers(1, 6, n))})
+    k = 3 * n
+    men = pd.DataFrame({"comment_id": [f"c{i}" for i in rng.integers(0, n, k)], "taxonomy": "t",
+                        "category": rng.choice(cats, k), "polarity": rng.choice(["negative", "positive", "neutral"], k)})
+    con.register("com", com)
+    con.register("men", men)
+    con.execute("CREATE TABLE comments AS SELECT * FROM com")
+    con.execute("CREATE TABLE mentions AS SELECT * FROM men")
+    return con
+
+
+def _same_patterns(con):
+    from voc.analyze.driverstore import load_driver_frame, load_driver_patterns
+
+    full, feats = load_driver_frame(con)
+    pat, feats2 = load_driver_patterns(con)
+    assert feats2 == feats and int(pat["weight"].sum()) == len(full)
+    keys = [c for c in pat.columns if c != "weight"]
+    assert sorted(keys) == sorted(c for c in full.columns if c not in ("id", "date", "channel"))
+    want = full[keys].fillna(-1).value_counts().sort_index()
+    got = pat.fillna(-1).set_index(keys)["weight"].sort_index()
+    assert got.to_dict() == want.to_dict()
+    return full, pat
+
+
+def test_driver_patterns_stay_within_a_small_duckdb_memory_cap():
+    # 120 categories (360 indicator columns) under 32MB: the grouping key is narrow, so DuckDB can spill it
+    con = _synthetic_store(20_000, [f"k{j}" for j in range(120)], memory="32MB")
+    _, pat = _same_patterns(con)
+    assert len(pat) > 1000
+
+
+def test_driver_patterns_edge_cases():
+    # categories differing only in case, a quote in a key, a duplicated comment id and a NULL category
+    con = _synthetic_store(400, ["App", "app", "it's", 'say "hi"'], seed=3)
+    con.execute("UPDATE comments SET id = 'c1' WHERE id = 'c2'")
+    con.execute("INSERT INTO mentions VALUES ('c1', 't', NULL, 'negative'), ('c1', 't', 'App', 'negative')")
+    full, pat = _same_patterns(con)
+    both = full[full["id"] == "c1"]
+    assert len(both) == 2 and (both["neg:t/App"] == 1).all()  # a mention marks every row of its id
+    assert {"neg:t/App", "neg:t/app", "pos:t/it's", 'any:t/say "hi"'} <= set(pat.columns)

@@ -128,3 +128,11 @@ def test_parse_scores_scale():
     s = parse_scores(pd.Series(["10分", "N/A", "11", "-1", "7", ""]), 0, 10)
     assert s.tolist()[0] == 10 and s.tolist()[4] == 7
     assert s.isna().tolist() == [False, True, True, True, False, True]
+
+
+def test_quarantined_raw_lines_keep_missing_and_typed_cells():
+    df = pd.DataFrame({"_row": [1, 2, 3], "内容": ["好", None, float("nan")],
+                       "日期": [pd.Timestamp("2024-01-02 08:00"), None, pd.NaT], "n": [1.0, float("nan"), 3.0]})
+    _, rejected, _ = map_columns(df, _cfg())
+    want = [",".join(str(v) for k, v in df.loc[i].items() if k != "_row") for i in (1, 2)]
+    assert [r.raw for r in rejected] == want and [r.row for r in rejected] == [2, 3]

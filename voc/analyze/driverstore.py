@@ -56,7 +56,10 @@ def load_driver_frame(con: duckdb.DuckDBPyConnection, encoding: str = "polarity"
         return frame, features
     order = m.groupby(["taxonomy", "category"])["comment_id"].nunique().reset_index(name="n")
     order = order.sort_values(["taxonomy", "n", "category"], ascending=[True, False, True])
-    rows = m["comment_id"].map({cid: i for i, cid in enumerate(frame["id"])}).to_numpy()
+    # a mention marks every usable row with its comment id (ids from the input need not be unique)
+    m = m.merge(pd.DataFrame({"comment_id": frame["id"].to_numpy(), "_row": np.arange(len(frame))}),
+                on="comment_id")
+    rows = m["_row"].to_numpy()
     groups = m.groupby(["taxonomy", "category", "polarity"]).indices
     new = {}
     for tax, cat in order[["taxonomy", "category"]].itertuples(index=False):
@@ -73,51 +76,57 @@ def load_driver_frame(con: duckdb.DuckDBPyConnection, encoding: str = "polarity"
     return frame, features
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def load_driver_patterns(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """The driver frame of :func:`load_driver_frame` (``polarity`` encoding) collapsed in DuckDB: one row per
-    distinct combination of scores and indicators, with its number of comments in ``weight``.
+    """The driver frame of :func:`load_driver_frame` (``polarity`` encoding) collapsed: one row per distinct
+    combination of scores and indicators, with its number of comments in ``weight``.
 
-    The stored driver tables need nothing else, so their memory depends on the number of distinct patterns,
-    not on the number of comments; :func:`voc.analyze.drivers.driver_analysis` with ``weight="weight"`` gives
-    the same results as on the full frame.
+    DuckDB groups the comments by their scores and a narrow key (the sorted codes of the indicators they
+    set), so the grouping spills to disk under the store's memory cap; only the distinct patterns are
+    expanded into indicator columns here. The stored driver tables need nothing else, and
+    :func:`voc.analyze.drivers.driver_analysis` with ``weight="weight"`` gives the same results as on the
+    full frame.
     """
     cols = _columns(con)
     scores = [c for c in SCORES if c in cols]
-    con.execute("""CREATE OR REPLACE TEMP TABLE _dm AS
-                   SELECT DISTINCT m.comment_id, m.taxonomy, m.category, m.polarity FROM mentions m
-                   SEMI JOIN comments c ON c.id = m.comment_id AND c.quality = 'ok'""")
+    dm = """SELECT DISTINCT m.comment_id, m.taxonomy, m.category, m.polarity FROM mentions m
+            SEMI JOIN comments c ON c.id = m.comment_id AND c.quality = 'ok'
+            WHERE m.taxonomy IS NOT NULL AND m.category IS NOT NULL"""
+    order = con.execute(f"""SELECT taxonomy, category, count(DISTINCT comment_id) AS n FROM ({dm}) d
+                            GROUP BY taxonomy, category ORDER BY taxonomy, n DESC, category""").fetchall()
+    cats = pd.DataFrame({"j": np.arange(len(order), dtype=np.int64), "taxonomy": [o[0] for o in order],
+                         "category": [o[1] for o in order]})
+    con.register("_driver_cats", cats)
     try:
-        order = con.execute("""SELECT taxonomy, category, count(DISTINCT comment_id) AS n FROM _dm
-                               GROUP BY taxonomy, category ORDER BY taxonomy, n DESC, category""").fetchall()
-        features: dict[str, list[str]] = {}
-        aggs, names = [], []
-        for tax, cat, _ in order:
-            cond = f"taxonomy = {_literal(tax)} AND category = {_literal(cat)}"
-            for short, pol in (("neg", " AND polarity = 'negative'"), ("pos", " AND polarity = 'positive'"),
-                               ("any", "")):
-                name = f"{short}:{tax}/{cat}"
-                aggs.append(f"CAST(bool_or({cond}{pol}) AS TINYINT) AS {_quote(name)}")
-                names.append(name)
-            features.setdefault(tax, []).extend([f"neg:{tax}/{cat}", f"pos:{tax}/{cat}"])
-        keys = [f"c.{_quote(c)}" for c in scores] + [f"coalesce(i.{_quote(n)}, 0) AS {_quote(n)}" for n in names]
-        ind = (f"SELECT comment_id, {', '.join(aggs)} FROM _dm GROUP BY comment_id" if aggs
-               else "SELECT NULL AS comment_id WHERE false")
-        frame = con.execute(f"""SELECT {', '.join(keys) + ', ' if keys else ''}count(*) AS weight
-                                FROM (SELECT * FROM comments WHERE quality = 'ok') c
-                                LEFT JOIN ({ind}) i ON i.comment_id = c.id
-                                GROUP BY ALL ORDER BY ALL""").df()
+        # code 3j: negative mention of category j, 3j+1: positive, 3j+2: any mention
+        sel = ", ".join([f"c.{c}" for c in scores] + ["coalesce(k.key, '') AS key"])
+        frame = con.execute(f"""
+            WITH d AS ({dm}),
+            codes AS (
+              SELECT d.comment_id, k.j * 3 + CASE d.polarity WHEN 'negative' THEN 0 ELSE 1 END AS code
+              FROM d JOIN _driver_cats k ON k.taxonomy = d.taxonomy AND k.category = d.category
+              WHERE d.polarity IN ('negative', 'positive')
+              UNION ALL
+              SELECT d.comment_id, k.j * 3 + 2 FROM d
+              JOIN _driver_cats k ON k.taxonomy = d.taxonomy AND k.category = d.category
+              WHERE d.polarity IN ('negative', 'neutral', 'positive')),
+            keys AS (SELECT comment_id, array_to_string(list_sort(list_distinct(list(code))), ',') AS key
+                     FROM codes GROUP BY comment_id)
+            SELECT {sel}, count(*) AS weight
+            FROM (SELECT * FROM comments WHERE quality = 'ok') c LEFT JOIN keys k ON k.comment_id = c.id
+            GROUP BY ALL ORDER BY ALL""").df()
     finally:
-        con.execute("DROP TABLE IF EXISTS _dm")
-    for n in names:
-        frame[n] = frame[n].astype(np.int8)
+        con.unregister("_driver_cats")
+    ind = np.zeros((len(frame), 3 * len(order)), dtype=np.int8)
+    for r, key in enumerate(frame.pop("key").tolist()):
+        if key:
+            ind[r, [int(c) for c in key.split(",")]] = 1
+    names, features = [], {}
+    for tax, cat, _ in order:
+        names += [f"neg:{tax}/{cat}", f"pos:{tax}/{cat}", f"any:{tax}/{cat}"]
+        features.setdefault(tax, []).extend([f"neg:{tax}/{cat}", f"pos:{tax}/{cat}"])
+    weight = frame.pop("weight").astype(np.int64)
+    frame = pd.concat([frame, pd.DataFrame(ind, columns=names, index=frame.index)], axis=1)
+    frame["weight"] = weight
     return frame, features
 
 

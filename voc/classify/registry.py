@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 from voc.errors import ModelError
@@ -58,6 +59,9 @@ def read_meta(path: Path) -> dict:
     return json.loads(f.read_text(encoding="utf-8"))
 
 
+_SKOPS_IMPORT = threading.Lock()
+
+
 def import_skops():
     """Import ``skops.io`` without its start-up scans.
 
@@ -68,12 +72,19 @@ def import_skops():
     ``TRUSTED_PREFIXES``, and voc's models hold no estimators or ufuncs outside them. Both scans are
     skipped, which only narrows what skops trusts by default. Any failure falls back to a plain import.
     """
+    import sys
+
+    with _SKOPS_IMPORT:  # the patches below are process-wide: one importer at a time
+        if "skops.io" in sys.modules:
+            return sys.modules["skops.io"]
+        return _import_skops_patched()
+
+
+def _import_skops_patched():
     import importlib
     import importlib.abc
     import sys
 
-    if "skops.io" in sys.modules:
-        return sys.modules["skops.io"]
     import sklearn.utils
 
     class _SkipUfuncScan(importlib.abc.MetaPathFinder):

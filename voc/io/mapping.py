@@ -103,8 +103,9 @@ def map_columns(frame: pd.DataFrame, cfg: InputConfig) -> tuple[pd.DataFrame, li
     rejected = []
     if empty.any():
         bad = frame.loc[empty.to_numpy()]
-        lines = bad[[c for c in frame.columns if c != ROW]].astype(str).to_numpy().tolist()
-        rejected = [Rejected("empty text", ",".join(line), int(r)) for line, r in zip(lines, bad[ROW].tolist())]
+        cells = bad[[c for c in frame.columns if c != ROW]].itertuples(index=False, name=None)
+        rejected = [Rejected("empty text", ",".join(map(str, line)), int(r))
+                    for line, r in zip(cells, bad[ROW].tolist())]
     out = out[~empty].reset_index(drop=True)
     assert len(out) + len(rejected) == n
     return out[CANONICAL + segment_columns(cm)], rejected, warnings

@@ -23,7 +23,12 @@ DUCKDB_MEMORY = "256MB"
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to a run store with voc's memory cap (``VOC_DUCKDB_MEMORY``, default 256MB)."""
     limit = os.environ.get("VOC_DUCKDB_MEMORY", DUCKDB_MEMORY)
-    return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": limit})
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": limit})
+    except duckdb.ConnectionException as e:  # the file is already open in this process with other settings
+        if "different configuration" not in str(e):
+            raise
+        return duckdb.connect(str(path), read_only=read_only)
 
 
 def comments_schema(segments: list[str], taxonomies: list[str]) -> pa.Schema:

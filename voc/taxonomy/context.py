@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+import ahocorasick
 import numpy as np
 
 from voc.text.matcher import negated
@@ -115,29 +116,52 @@ class ContextRules:
                        tuple(t.lower() for t in r.when_any), tuple(t.lower() for t in r.unless_any))
                       for r in taxonomy.context_rules]
         self.categories = frozenset(r[0] for r in self.rules)
+        # when_any / unless_any as automata: one scan of the comment answers "does any of them occur"
+        self._compiled = [(cat, generic, move_to, _automaton(when), _automaton(unless))
+                          for cat, generic, move_to, when, unless in self.rules]
 
     def __bool__(self) -> bool:
         return bool(self.rules)
 
     def apply(self, mentions: list, clauses: list[str]) -> list:
         """Mentions of one comment after the rules (same order; moved mentions keep their place)."""
-        if not self.rules or not mentions or not (self.categories & {m.category for m in mentions}):
+        if not self.rules or not mentions:
+            return mentions
+        present = {m.category for m in mentions}
+        if not self.categories & present:
             return mentions
         text = "\x00".join(clauses)
         out = list(mentions)
-        for cat, generic, move_to, when_any, unless_any in self.rules:
-            idx = next((i for i, m in enumerate(out) if m.category == cat), None)
-            if idx is None:
+        for cat, generic, move_to, when_any, unless_any in self._compiled:
+            if cat not in present:
                 continue
+            idx = next(i for i, m in enumerate(out) if m.category == cat)
             m = out[idx]
             if not set(m.evidence.split("|")) <= generic:
                 continue
-            if when_any and not any(w in text for w in when_any):
+            if when_any is not None and not _occurs(when_any, text):
                 continue
-            if any(w in text for w in unless_any):
+            if unless_any is not None and _occurs(unless_any, text):
                 continue
-            if move_to is None or any(x.category == move_to for x in out):
+            if move_to is None or move_to in present:
                 del out[idx]
             else:
                 out[idx] = type(m)(move_to, m.polarity, m.evidence, m.clause)
+            present = {x.category for x in out}
         return out
+
+
+def _automaton(words: tuple[str, ...]):
+    """An Aho-Corasick automaton over ``words`` (None when there are none)."""
+    words = tuple(w for w in words if w)
+    if not words:
+        return None
+    auto = ahocorasick.Automaton()
+    for w in words:
+        auto.add_word(w, w)
+    auto.make_automaton()
+    return auto
+
+
+def _occurs(auto, text: str) -> bool:
+    return next(auto.iter(text), None) is not None

@@ -22,7 +22,7 @@ USER_WORD_FREQ = 3000
 _PUNCT_SPLIT = re.compile(r"[。！？!?；;，,、:：\n\r~～…]+|\.{2,}|\s{2,}|(?<=[\u4e00-\u9fff])[.]\s*|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 _CONTRAST = re.compile(r"(?=(?:但是|可是|不过|然而|只是|就是太))")
 _TOKEN_OK = re.compile(r"[\u4e00-\u9fffA-Za-z]")
-KEEP_CACHE_MAX = 1_000_000  # distinct tokens remembered by Segmenter.content_tokens
+KEEP_CACHE_MAX = 200_000  # distinct tokens remembered by Segmenter.content_tokens (about 25 MB)
 
 
 def resource_path(name: str) -> Path:
