@@ -9,6 +9,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from voc.analyze.metrics import mean_ci, nps
 from voc.config import load_config
@@ -187,3 +189,62 @@ def test_store_connections_are_memory_capped_and_tolerate_an_open_connection(tmp
         again.close()
     finally:
         plain.close()
+
+
+def test_capped_connection_retries_out_of_memory_queries():
+    import duckdb
+
+    from voc.store.store import MEMORY_RETRIES, CappedConnection
+
+    class Fake:
+        def __init__(self, failures):
+            self.failures, self.log = failures, []
+
+        def execute(self, sql, *args):
+            self.log.append(sql)
+            if sql.startswith("SELECT") and self.failures > 0:
+                self.failures -= 1
+                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+            return sql
+
+        def close(self):
+            return "closed"
+
+    fake = Fake(3)
+    con = CappedConnection(fake, 256)
+    assert con.execute("SELECT 1") == "SELECT 1" and con.cap_mb == 1024
+    assert fake.log == ["SELECT 1", "SET threads=1", "SELECT 1", "SET memory_limit='512MB'", "SELECT 1",
+                        "SET memory_limit='1024MB'", "SELECT 1"]
+    assert con.close() == "closed"  # everything else is the wrapped connection's
+    with pytest.raises(duckdb.OutOfMemoryException):
+        CappedConnection(Fake(MEMORY_RETRIES + 2), 64).execute("SELECT 2")
+
+
+@given(st.floats(0.05, 5000, allow_nan=False), st.sampled_from(["", "MB", "mb", "GB", "MiB", "GiB", "KB"]),
+       st.sampled_from(["", " "]))
+@settings(max_examples=80, deadline=None)
+def test_memory_cap_parses_sizes(value, unit, space):
+    import os
+
+    from voc.store.store import _UNIT, memory_cap_mb
+
+    text = f"{value:g}{space}{unit}"
+    old = os.environ.get("VOC_DUCKDB_MEMORY")
+    os.environ["VOC_DUCKDB_MEMORY"] = text
+    try:
+        want = max(16, int(float(f"{value:g}") * _UNIT[(unit or "MB").upper()] / 1e6))
+        assert memory_cap_mb() == want
+    finally:
+        if old is None:
+            os.environ.pop("VOC_DUCKDB_MEMORY")
+        else:
+            os.environ["VOC_DUCKDB_MEMORY"] = old
+
+
+def test_memory_cap_rejects_a_non_size(monkeypatch):
+    from voc.errors import ConfigError
+    from voc.store.store import memory_cap_mb
+
+    monkeypatch.setenv("VOC_DUCKDB_MEMORY", "lots")
+    with pytest.raises(ConfigError, match="VOC_DUCKDB_MEMORY='lots' is not a size"):
+        memory_cap_mb()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from voc.errors import ConfigError
 from voc.io.readers import Rejected
 from voc.text.pii import mask_pii
 
@@ -18,17 +20,61 @@ STR_LIST = pa.list_(pa.string())
 # DuckDB's own memory (buffers, hash tables) is capped so a run's memory stays flat as its input grows;
 # larger joins and aggregations spill to disk. VOC_DUCKDB_MEMORY overrides it (e.g. 2GB).
 DUCKDB_MEMORY = "256MB"
+MEMORY_RETRIES = 4  # a query that still runs out of memory with one thread is retried with the cap doubled
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?\s*$", re.IGNORECASE)
+_UNIT = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 
-def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def memory_cap_mb() -> int:
+    """DuckDB's memory cap in MB, from ``VOC_DUCKDB_MEMORY`` (default 256MB)."""
+    raw = os.environ.get("VOC_DUCKDB_MEMORY", DUCKDB_MEMORY)
+    m = _SIZE_RE.match(raw)
+    if not m:
+        raise ConfigError(f"VOC_DUCKDB_MEMORY={raw!r} is not a size; use a value such as 256MB or 2GB")
+    return max(16, int(float(m[1]) * _UNIT[(m[2] or "MB").upper()] / 1e6))
+
+
+class CappedConnection:
+    """A DuckDB connection under voc's memory cap.
+
+    A query that runs out of memory (some aggregations cannot spill with several threads) is retried with
+    one thread, then with the cap doubled, up to ``MEMORY_RETRIES`` times; the raised settings stay for
+    the connection's later queries. Everything else is the wrapped ``duckdb.DuckDBPyConnection``.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, cap_mb: int):
+        self._con = con
+        self.cap_mb = cap_mb
+
+    def execute(self, *args, **kwargs):
+        """``DuckDBPyConnection.execute``, retried as above when DuckDB runs out of memory."""
+        for attempt in range(MEMORY_RETRIES + 2):
+            try:
+                return self._con.execute(*args, **kwargs)
+            except duckdb.OutOfMemoryException:
+                if attempt > MEMORY_RETRIES:
+                    raise
+                if attempt == 0:
+                    self._con.execute("SET threads=1")
+                else:
+                    self.cap_mb *= 2
+                    self._con.execute(f"SET memory_limit='{self.cap_mb}MB'")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def connect(path: str | Path, read_only: bool = False) -> CappedConnection:
     """A connection to a run store with voc's memory cap (``VOC_DUCKDB_MEMORY``, default 256MB)."""
-    limit = os.environ.get("VOC_DUCKDB_MEMORY", DUCKDB_MEMORY)
+    cap = memory_cap_mb()
     try:
-        return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": limit})
+        con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": f"{cap}MB"})
     except duckdb.ConnectionException as e:  # the file is already open in this process with other settings
         if "different configuration" not in str(e):
             raise
-        return duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only)
+    return CappedConnection(con, cap)
 
 
 def comments_schema(segments: list[str], taxonomies: list[str]) -> pa.Schema:
@@ -96,10 +142,10 @@ class RunStore:
         self.con = connect(self.path)
         self.con.execute("SET preserve_insertion_order=true")
         self.con.execute("SET threads=1")  # parts arrive while the workers use every core
-        empty_c = self.schema.empty_table()  # noqa: F841 (read by DuckDB)
-        empty_m = MENTIONS_SCHEMA.empty_table()  # noqa: F841
-        self.con.execute("CREATE TABLE comments AS SELECT * FROM empty_c")
-        self.con.execute("CREATE TABLE mentions AS SELECT * FROM empty_m")
+        for table, schema in (("comments", self.schema), ("mentions", MENTIONS_SCHEMA)):
+            self.con.register("_empty", schema.empty_table())
+            self.con.execute(f"CREATE TABLE {table} AS SELECT * FROM _empty")
+            self.con.unregister("_empty")
 
     def load_part(self, parts_dir: Path, index: int) -> None:
         """Insert part ``index`` (as written by :class:`PartWriter`) and delete its files.
