@@ -248,3 +248,17 @@ def test_memory_cap_rejects_a_non_size(monkeypatch):
     monkeypatch.setenv("VOC_DUCKDB_MEMORY", "lots")
     with pytest.raises(ConfigError, match="VOC_DUCKDB_MEMORY='lots' is not a size"):
         memory_cap_mb()
+
+
+@given(st.lists(st.tuples(st.sampled_from([None, 0, 3, 6, 7, 8, 9, 10, 12]), st.sampled_from([None, 1, 2, 4, 5]),
+                          st.sampled_from(["北京", "上海"]), st.integers(1, 4)), min_size=1, max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_weighted_scores_equal_the_expanded_rows(rows):
+    from voc.analyze.metrics import segment_scores
+
+    collapsed = pd.DataFrame(rows, columns=["nps", "csat", "seg_city", "weight"]).astype(
+        {"nps": float, "csat": float})
+    expanded = collapsed.loc[collapsed.index.repeat(collapsed["weight"])].drop(columns="weight")
+    a = segment_scores(expanded.reset_index(drop=True), ["seg_city"])
+    b = segment_scores(collapsed, ["seg_city"], weight="weight")
+    pd.testing.assert_frame_equal(a, b, rtol=1e-9)

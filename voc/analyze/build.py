@@ -44,12 +44,14 @@ def overview(con: duckdb.DuckDBPyConnection) -> dict:
 
 
 def score_frame(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[str]]:
-    """Usable comments' scores (the ones present), channel and segments; and the grouping columns."""
+    """Usable comments' scores (the ones present), channel and segments, collapsed in DuckDB into their
+    distinct combinations with a ``weight`` (comment count) column; and the grouping columns."""
     cols = [r[0] for r in con.execute("DESCRIBE comments").fetchall()]
     segs = segment_columns(con)
-    keep = [c for c in ("nps", "csat", "ces", "rating", "channel") if c in cols] + segs
-    frame = con.execute(f"SELECT {', '.join(chr(34) + c + chr(34) for c in keep)} FROM comments "
-                        "WHERE quality = 'ok'").df()
+    keep = ", ".join(chr(34) + c + chr(34) for c in
+                     [c for c in ("nps", "csat", "ces", "rating", "channel") if c in cols] + segs)
+    frame = con.execute(f"SELECT {keep}, count(*) AS weight FROM comments WHERE quality = 'ok' "
+                        "GROUP BY ALL ORDER BY ALL").df()
     groupings = (["channel"] if "channel" in cols and frame["channel"].notna().any() else []) + segs
     return frame, groupings
 
@@ -85,7 +87,7 @@ def build_analysis(store: str | Path, parquet_dir: str | Path | None = None, tre
         tables["theme_trends"] = theme_trends(con, trend_period)
         tables["alerts"] = alerts(con, tables["theme_trends"], trend_period)
         frame, groupings = score_frame(con)
-        tables["segment_scores"] = segment_scores(frame, groupings, scales)
+        tables["segment_scores"] = segment_scores(frame, groupings, scales, weight="weight")
         tables["drivers"], tables["driver_themes"] = finish_drivers(drivers)
         for name, df in tables.items():
             con.register("_df", df)

@@ -10,7 +10,17 @@ import pandas as pd
 Z95 = 1.959963984540054
 
 
-def nps(scores) -> dict:
+def _valid(values, weights, lo=None, hi=None) -> tuple[np.ndarray, np.ndarray]:
+    """Numeric values (non-numbers and values outside [lo, hi] dropped) and their frequency weights."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    w = np.ones(len(v)) if weights is None else np.asarray(weights, dtype=float)
+    ok = ~np.isnan(v) & (w > 0)
+    if lo is not None:
+        ok &= (v >= lo) & (v <= hi)
+    return v[ok], w[ok]
+
+
+def nps(scores, weights=None) -> dict:
     """Net Promoter Score of 0-10 scores (promoters 9-10, detractors 0-6) with a 95% confidence interval.
 
     The interval uses the variance of the difference of two multinomial proportions:
@@ -20,34 +30,35 @@ def nps(scores) -> dict:
     Returns
     -------
     dict with ``nps`` (−100..100), ``ci_low``, ``ci_high``, ``n``, ``promoters``, ``passives``, ``detractors``.
+    ``weights``: whole-number frequency weights (a row stands for that many respondents).
     """
-    s = pd.to_numeric(pd.Series(scores), errors="coerce").dropna()
-    s = s[(s >= 0) & (s <= 10)]
-    n = len(s)
+    s, w = _valid(scores, weights, 0, 10)
+    n = int(round(w.sum()))
     if n == 0:
         return {"nps": None, "ci_low": None, "ci_high": None, "n": 0, "promoters": 0, "passives": 0,
                 "detractors": 0}
-    p = float((s >= 9).mean())
-    d = float((s <= 6).mean())
+    p = float(w[s >= 9].sum() / n)
+    d = float(w[s <= 6].sum() / n)
     score = 100 * (p - d)
     half = 100 * Z95 * math.sqrt(max(p + d - (p - d) ** 2, 0.0) / n)
     return {"nps": round(score, 2), "ci_low": round(max(score - half, -100), 2),
-            "ci_high": round(min(score + half, 100), 2), "n": n, "promoters": int((s >= 9).sum()),
-            "passives": int(((s >= 7) & (s <= 8)).sum()), "detractors": int((s <= 6).sum())}
+            "ci_high": round(min(score + half, 100), 2), "n": n, "promoters": int(round(w[s >= 9].sum())),
+            "passives": int(round(w[(s >= 7) & (s <= 8)].sum())), "detractors": int(round(w[s <= 6].sum()))}
 
 
-def mean_ci(values) -> dict:
-    """Mean with a 95% t-interval (normal for n > 30), e.g. for CSAT or star ratings."""
-    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
-    n = len(v)
+def mean_ci(values, weights=None) -> dict:
+    """Mean with a 95% t-interval, e.g. for CSAT or star ratings (``weights``: frequency weights)."""
+    v, w = _valid(values, weights)
+    n = int(round(w.sum()))
     if n == 0:
         return {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
-    m = float(v.mean())
+    m = float(np.average(v, weights=w))
     if n == 1:
         return {"mean": round(m, 3), "ci_low": None, "ci_high": None, "n": 1}
     from scipy.special import stdtrit  # t.ppf without importing scipy.stats
 
-    half = float(stdtrit(n - 1, 0.975) * v.std(ddof=1) / np.sqrt(n))
+    sd = float(np.sqrt(max((w * (v - m) ** 2).sum() / (n - 1), 0.0)))
+    half = float(stdtrit(n - 1, 0.975) * sd / np.sqrt(n))
     return {"mean": round(m, 3), "ci_low": round(m - half, 3), "ci_high": round(m + half, 3), "n": n}
 
 
@@ -63,12 +74,11 @@ def proportion_ci(k: int, n: int) -> dict:
             "ci_high": round(100 * min(centre + half, 1.0), 2), "n": int(n)}
 
 
-def top_box(values, scale: tuple[float, float]) -> dict:
+def top_box(values, scale: tuple[float, float], weights=None) -> dict:
     """Share of scores above the scale's midpoint (CSAT 4-5 of 1-5 "satisfied", CES 5-7 of 1-7 "easy"),
-    with a Wilson interval."""
-    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
-    v = v[(v >= scale[0]) & (v <= scale[1])]
-    return proportion_ci(int((v > (scale[0] + scale[1]) / 2).sum()), len(v))
+    with a Wilson interval (``weights``: frequency weights)."""
+    v, w = _valid(values, weights, scale[0], scale[1])
+    return proportion_ci(int(round(w[v > (scale[0] + scale[1]) / 2].sum())), int(round(w.sum())))
 
 
 SCORE_METRICS = {
@@ -80,37 +90,41 @@ SCORE_METRICS = {
 }
 
 
-def score_rows(frame: pd.DataFrame, scales: dict[str, tuple[float, float]] | None = None) -> list[dict]:
+def score_rows(frame: pd.DataFrame, scales: dict[str, tuple[float, float]] | None = None,
+               weight: str | None = None) -> list[dict]:
     """NPS, CSAT, CES and rating (means and top-box shares) with 95% intervals for one group of comments.
 
-    Columns of ``frame`` that are absent (e.g. ``ces`` in a run without it) are skipped.
+    Columns of ``frame`` that are absent (e.g. ``ces`` in a run without it) are skipped. ``weight``: a column
+    of frequency weights (rows collapsed with their counts give the same figures as the expanded rows).
     """
     scales = {"csat": (1, 5), "ces": (1, 7), "rating": (1, 5), **(scales or {})}
+    w = None if weight is None else frame[weight].to_numpy(dtype=float)
     rows = []
     if "nps" in frame:
-        r = nps(frame["nps"])
+        r = nps(frame["nps"], w)
         if r["n"]:
             rows.append({"metric": "nps", "estimate": r["nps"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                          "n": r["n"]})
     for col in ("csat", "ces", "rating"):
         if col not in frame or not frame[col].notna().any():
             continue
-        m = mean_ci(frame[col])
+        m = mean_ci(frame[col], w)
         lo, hi = scales[col]
         rows.append({"metric": col, "estimate": m["mean"], "n": m["n"],  # interval clipped to the scale
                      "ci_low": None if m["ci_low"] is None else max(m["ci_low"], lo),
                      "ci_high": None if m["ci_high"] is None else min(m["ci_high"], hi)})
-        t = top_box(frame[col], scales[col])
+        t = top_box(frame[col], scales[col], w)
         rows.append({"metric": f"{col}_top", "estimate": t["pct"], "ci_low": t["ci_low"], "ci_high": t["ci_high"],
                      "n": t["n"]})
     return rows
 
 
-def segment_scores(frame: pd.DataFrame, segments: list[str], scales: dict | None = None) -> pd.DataFrame:
+def segment_scores(frame: pd.DataFrame, segments: list[str], scales: dict | None = None,
+                   weight: str | None = None) -> pd.DataFrame:
     """:func:`score_rows` overall (``grouping = 'all'``) and for every value of each segment column."""
-    out = [{"grouping": "all", "group": "all", **r} for r in score_rows(frame, scales)]
+    out = [{"grouping": "all", "group": "all", **r} for r in score_rows(frame, scales, weight)]
     for seg in segments:
         for value, g in frame.groupby(seg, sort=True):
-            out += [{"grouping": seg, "group": str(value), **r} for r in score_rows(g, scales)]
+            out += [{"grouping": seg, "group": str(value), **r} for r in score_rows(g, scales, weight)]
     cols = ["grouping", "group", "metric", "estimate", "ci_low", "ci_high", "n"]
     return pd.DataFrame(out, columns=cols).astype({"estimate": float, "ci_low": float, "ci_high": float})
