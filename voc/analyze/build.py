@@ -20,26 +20,33 @@ DRIVER_BOOT = 100  # bootstrap resamples for the primary outcome's intervals in 
 def overview(con: duckdb.DuckDBPyConnection) -> dict:
     """Volume, quality mix, sentiment mix, NPS / CSAT / CES / rating with 95% CIs, and the date range.
 
-    ``ces`` is present only when the store has a ``ces`` column.
+    ``ces`` is present only when the store has a ``ces`` column. The comments are counted per distinct
+    combination of these fields in DuckDB, so memory does not grow with the number of comments.
     """
     cols = {r[0] for r in con.execute("DESCRIBE comments").fetchall()}
     extra = ", ces" if "ces" in cols else ""
-    c = con.execute(f"SELECT quality, sentiment, nps, csat, rating, date{extra} FROM comments").df()
-    ok = c[c["quality"] == "ok"]
-    dates = c["date"].dropna()
+    c = con.execute(f"SELECT quality, sentiment, nps, csat, rating{extra}, count(*) AS weight FROM comments "
+                    "GROUP BY ALL").df()
+    first, last = con.execute("SELECT min(date), max(date) FROM comments").fetchone()
+    w = c["weight"].to_numpy(dtype=float)
+
+    def mix(col: str) -> dict[str, int]:
+        counts = c.groupby(col)["weight"].sum().sort_values(ascending=False, kind="stable")
+        return {k: int(v) for k, v in counts.items()}
+
     out = {
-        "comments": int(len(c)),
-        "usable": int(len(ok)),
-        "quality": {k: int(v) for k, v in c["quality"].value_counts().items()},
-        "sentiment": {k: int(v) for k, v in c["sentiment"].value_counts().items()},
-        "nps": nps(c["nps"]),
-        "csat": mean_ci(c["csat"]),
-        "rating": mean_ci(c["rating"]),
-        "first_date": None if dates.empty else str(dates.min())[:10],
-        "last_date": None if dates.empty else str(dates.max())[:10],
+        "comments": int(w.sum()),
+        "usable": int(c.loc[c["quality"] == "ok", "weight"].sum()),
+        "quality": mix("quality"),
+        "sentiment": mix("sentiment"),
+        "nps": nps(c["nps"], w),
+        "csat": mean_ci(c["csat"], w),
+        "rating": mean_ci(c["rating"], w),
+        "first_date": None if first is None else str(first)[:10],
+        "last_date": None if last is None else str(last)[:10],
     }
     if "ces" in c:
-        out["ces"] = mean_ci(c["ces"])
+        out["ces"] = mean_ci(c["ces"], w)
     return out
 
 
