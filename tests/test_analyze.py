@@ -262,3 +262,18 @@ def test_weighted_scores_equal_the_expanded_rows(rows):
     a = segment_scores(expanded.reset_index(drop=True), ["seg_city"])
     b = segment_scores(collapsed, ["seg_city"], weight="weight")
     pd.testing.assert_frame_equal(a, b, rtol=1e-9)
+
+
+def test_overview_counts_and_leaves_the_connection_usable(demo_run):
+    from voc.analyze.build import overview
+
+    con = duckdb.connect(str(demo_run / "voc.duckdb"), read_only=True)
+    try:
+        ov = overview(con)
+        c = con.sql("SELECT quality, sentiment, nps FROM comments").df()  # no unfinished result left behind
+    finally:
+        con.close()
+    assert ov["comments"] == len(c) and ov["usable"] == int((c["quality"] == "ok").sum())
+    assert ov["quality"] == {k: int(v) for k, v in c["quality"].value_counts().items()}
+    assert ov["sentiment"] == {k: int(v) for k, v in c["sentiment"].value_counts().items()}
+    assert ov["nps"]["n"] == int(c["nps"].between(0, 10).sum())

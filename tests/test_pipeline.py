@@ -201,6 +201,6 @@ def test_bench_json_is_one_object():
     r = runner.invoke(app, ["bench", "--n", "400", "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
-    for key in ("n", "end_to_end_docs_per_s", "segment_mb_per_s", "peak_rss_mb"):
+    for key in ("n", "end_to_end_docs_per_s", "segment_mb_per_s", "peak_rss_mb", "cpu_seconds", "cpu_ms_per_doc"):
         assert key in res and res[key] > 0
     assert res["n"] == 400 and res["rows_in"] == 400 and res["written"] + res["quarantined"] == 400

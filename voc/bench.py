@@ -46,6 +46,13 @@ def _peak_rss_mb() -> tuple[float, float]:
     return round(own, 1), round(kids, 1)
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (the run's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def stage_throughput(cfg: PipelineConfig, dump: Path, n: int) -> dict:
     """Comments/s of each stage over ``n`` mapped rows in one process (after a warm-up)."""
     frames, total = [], 0
@@ -86,8 +93,10 @@ def run_bench(n: int = 50_000, pipeline: Path | None = None, workers: int = 0, s
     -------
     dict with ``n``, ``end_to_end_docs_per_s``, ``segment_mb_per_s``, ``peak_rss_mb`` (the largest of
     this process and its workers during the end-to-end run, which includes writing the dump; the
-    per-stage timing that follows it runs ``stage_rows`` rows as one batch and is not counted), per-stage
-    comments/s, and the run's row accounting.
+    per-stage timing that follows it runs ``stage_rows`` rows as one batch and is not counted),
+    ``cpu_seconds`` and ``cpu_ms_per_doc`` of the end-to-end run (this process and its workers: steadier
+    than wall time on a shared machine, for comparing versions), per-stage comments/s, and the run's row
+    accounting.
     """
     cfg = load_config(pipeline or DEMO)
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,9 +107,11 @@ def run_bench(n: int = 50_000, pipeline: Path | None = None, workers: int = 0, s
         run_cfg = load_config(pipeline or DEMO, [f"input.path={dump}", "input.chunk_size=2000",
                                                  f"output.dir={tmp / 'run'}", "output.report=false",
                                                  f"workers={workers}"])
+        cpu0 = _cpu_seconds()
         t = time.perf_counter()
         res = run_pipeline(run_cfg)
         e2e = time.perf_counter() - t
+        cpu = _cpu_seconds() - cpu0
         own, kids = _peak_rss_mb()  # the run's peak, before the one-process stage timing below
         stages = stage_throughput(run_cfg, dump, min(n, stage_rows))
     return {
@@ -109,6 +120,8 @@ def run_bench(n: int = 50_000, pipeline: Path | None = None, workers: int = 0, s
         "end_to_end_seconds": round(e2e, 2),
         "end_to_end_docs_per_s": round(n / e2e, 1),
         "segment_mb_per_s": stages.pop("segment_mb_per_s"),
+        "cpu_seconds": round(cpu, 2),
+        "cpu_ms_per_doc": round(1000 * cpu / n, 4),
         "peak_rss_mb": max(own, kids),
         "peak_rss_main_mb": own,
         "peak_rss_workers_mb": kids,

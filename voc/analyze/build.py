@@ -27,7 +27,7 @@ def overview(con: duckdb.DuckDBPyConnection) -> dict:
     extra = ", ces" if "ces" in cols else ""
     c = con.execute(f"SELECT quality, sentiment, nps, csat, rating{extra}, count(*) AS weight FROM comments "
                     "GROUP BY ALL").df()
-    first, last = con.execute("SELECT min(date), max(date) FROM comments").fetchone()
+    first, last = con.execute("SELECT min(date), max(date) FROM comments").fetchall()[0]
     w = c["weight"].to_numpy(dtype=float)
 
     def mix(col: str) -> dict[str, int]:
