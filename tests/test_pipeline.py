@@ -204,3 +204,30 @@ def test_bench_json_is_one_object():
     for key in ("n", "end_to_end_docs_per_s", "segment_mb_per_s", "peak_rss_mb", "cpu_seconds", "cpu_ms_per_doc"):
         assert key in res and res[key] > 0
     assert res["n"] == 400 and res["rows_in"] == 400 and res["written"] + res["quarantined"] == 400
+
+
+def test_model_stage_runs_its_model_in_mini_batches():
+    import numpy as np
+
+    from voc.stages import ModelStage
+
+    class Lengths(ModelStage):
+        batch_size = 3
+
+        def __init__(self):
+            self.calls = []
+
+        def preprocess(self, batch):
+            return batch["text"].tolist()
+
+        def forward(self, inputs):
+            self.calls.append(len(inputs))
+            return np.array([[len(t)] for t in inputs], dtype=float).reshape(-1, 1)
+
+        def postprocess(self, batch, outputs):
+            return batch.assign(n=outputs[:, 0])
+
+    st = Lengths()
+    out = st(pd.DataFrame({"text": ["好", "很好", "非常好", "一般", "差", "太差了", "还行"]}))
+    assert out["n"].tolist() == [1, 2, 3, 2, 1, 3, 2] and st.calls == [3, 3, 1]
+    assert st(pd.DataFrame({"text": []}))["n"].tolist() == [] and st.calls[-1] == 0
