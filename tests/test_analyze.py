@@ -6,7 +6,6 @@ import json
 import re
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
