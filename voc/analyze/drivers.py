@@ -506,6 +506,7 @@ def _theme_table(df: pd.DataFrame, drivers: pd.DataFrame, y: np.ndarray, out: Ou
     Quadrants split at the mean importance and the mean net sentiment of the themes (data-centred IPA).
     """
     rows = []
+    n_rows = len(df) if w is None else int(w.sum())
     for (tax, cat), g in drivers.groupby(["taxonomy", "category"], dropna=False, sort=False):
         key = f"{tax}/{cat}" if isinstance(tax, str) else cat
         cols = {q: f"{q}:{key}" for q in ("neg", "pos", "any")}
@@ -518,8 +519,7 @@ def _theme_table(df: pd.DataFrame, drivers: pd.DataFrame, y: np.ndarray, out: Ou
             ment = neg | pos
         else:
             ment = df[g["feature"].iloc[0]].to_numpy() != 0
-        vol = int(ment.sum()) if w is None else int(w @ ment)
-        n_rows = len(df) if w is None else int(w.sum())
+        vol = int(_wsum(ment, w))
         wm, wo = (None, None) if w is None else (w[ment], w[~ment])
         rows.append({"taxonomy": tax, "category": cat, "importance": g["importance"].sum(),
                      "importance_negative": g.loc[g["polarity"] == "negative", "importance"].sum(),

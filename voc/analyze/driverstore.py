@@ -24,8 +24,30 @@ ENCODINGS = ("polarity", "any")
 POLS = ("negative", "neutral", "positive")
 
 
+# distinct mentions of usable comments, shared by both driver-frame loaders
+_USABLE_MENTIONS = """SELECT DISTINCT m.comment_id, m.taxonomy, m.category, m.polarity FROM mentions m
+                      SEMI JOIN comments c ON c.id = m.comment_id AND c.quality = 'ok'
+                      WHERE m.taxonomy IS NOT NULL AND m.category IS NOT NULL"""
+# indicator column prefix -> the polarities that set it
+_INDICATORS = (("neg", ("negative",)), ("pos", ("positive",)), ("any", POLS))
+
+
 def _columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in con.execute("DESCRIBE comments").fetchall()]
+
+
+def _categories(con: duckdb.DuckDBPyConnection, encoding: str = "polarity"
+                ) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
+    """Mentioned (taxonomy, category) pairs, by taxonomy and descending volume, and each taxonomy's driver
+    columns for ``encoding``."""
+    order = [(t, c) for t, c, _ in con.execute(
+        f"""SELECT taxonomy, category, count(DISTINCT comment_id) AS n FROM ({_USABLE_MENTIONS}) d
+            GROUP BY taxonomy, category ORDER BY taxonomy, n DESC, category""").fetchall()]
+    shorts = ("any",) if encoding == "any" else ("neg", "pos")
+    features: dict[str, list[str]] = {}
+    for tax, cat in order:
+        features.setdefault(tax, []).extend(f"{short}:{tax}/{cat}" for short in shorts)
+    return order, features
 
 
 def load_driver_frame(con: duckdb.DuckDBPyConnection, encoding: str = "polarity"
@@ -49,29 +71,24 @@ def load_driver_frame(con: duckdb.DuckDBPyConnection, encoding: str = "polarity"
     keep = [c for c in ("id", "date", "channel", *SCORES) if c in cols] + [c for c in cols if c.startswith("seg_")]
     frame = con.execute(f"SELECT {', '.join(chr(34) + c + chr(34) for c in keep)} FROM comments "
                         "WHERE quality = 'ok'").df()
-    m = con.execute("""SELECT DISTINCT m.comment_id, m.taxonomy, m.category, m.polarity FROM mentions m
-                       JOIN comments c ON c.id = m.comment_id WHERE c.quality = 'ok'""").df()
-    features: dict[str, list[str]] = {}
+    m = con.execute(_USABLE_MENTIONS).df()
     if m.empty:
-        return frame, features
-    order = m.groupby(["taxonomy", "category"])["comment_id"].nunique().reset_index(name="n")
-    order = order.sort_values(["taxonomy", "n", "category"], ascending=[True, False, True])
+        return frame, {}
+    order, features = _categories(con, encoding)
     # a mention marks every usable row with its comment id (ids from the input need not be unique)
     m = m.merge(pd.DataFrame({"comment_id": frame["id"].to_numpy(), "_row": np.arange(len(frame))}),
                 on="comment_id")
     rows = m["_row"].to_numpy()
     groups = m.groupby(["taxonomy", "category", "polarity"]).indices
     new = {}
-    for tax, cat in order[["taxonomy", "category"]].itertuples(index=False):
-        for short, pols in (("neg", ("negative",)), ("pos", ("positive",)), ("any", POLS)):
+    for tax, cat in order:
+        for short, pols in _INDICATORS:
             col = np.zeros(len(frame), dtype=np.int8)
             for pol in pols:
                 idx = groups.get((tax, cat, pol))
                 if idx is not None:
                     col[rows[idx]] = 1
             new[f"{short}:{tax}/{cat}"] = col
-        feats = [f"any:{tax}/{cat}"] if encoding == "any" else [f"neg:{tax}/{cat}", f"pos:{tax}/{cat}"]
-        features.setdefault(tax, []).extend(feats)
     frame = pd.concat([frame, pd.DataFrame(new, index=frame.index)], axis=1)
     return frame, features
 
@@ -88,11 +105,7 @@ def load_driver_patterns(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, 
     """
     cols = _columns(con)
     scores = [c for c in SCORES if c in cols]
-    dm = """SELECT DISTINCT m.comment_id, m.taxonomy, m.category, m.polarity FROM mentions m
-            SEMI JOIN comments c ON c.id = m.comment_id AND c.quality = 'ok'
-            WHERE m.taxonomy IS NOT NULL AND m.category IS NOT NULL"""
-    order = con.execute(f"""SELECT taxonomy, category, count(DISTINCT comment_id) AS n FROM ({dm}) d
-                            GROUP BY taxonomy, category ORDER BY taxonomy, n DESC, category""").fetchall()
+    order, features = _categories(con)
     cats = pd.DataFrame({"j": np.arange(len(order), dtype=np.int64), "taxonomy": [o[0] for o in order],
                          "category": [o[1] for o in order]})
     con.register("_driver_cats", cats)
@@ -100,7 +113,7 @@ def load_driver_patterns(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, 
         # code 3j: negative mention of category j, 3j+1: positive, 3j+2: any mention
         sel = ", ".join([f"c.{c}" for c in scores] + ["coalesce(k.key, '') AS key"])
         frame = con.execute(f"""
-            WITH d AS ({dm}),
+            WITH d AS ({_USABLE_MENTIONS}),
             codes AS (
               SELECT d.comment_id, k.j * 3 + CASE d.polarity WHEN 'negative' THEN 0 ELSE 1 END AS code
               FROM d JOIN _driver_cats k ON k.taxonomy = d.taxonomy AND k.category = d.category
@@ -120,10 +133,7 @@ def load_driver_patterns(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, 
     for r, key in enumerate(frame.pop("key").tolist()):
         if key:
             ind[r, [int(c) for c in key.split(",")]] = 1
-    names, features = [], {}
-    for tax, cat, _ in order:
-        names += [f"neg:{tax}/{cat}", f"pos:{tax}/{cat}", f"any:{tax}/{cat}"]
-        features.setdefault(tax, []).extend([f"neg:{tax}/{cat}", f"pos:{tax}/{cat}"])
+    names = [f"{short}:{tax}/{cat}" for tax, cat in order for short, _ in _INDICATORS]
     weight = frame.pop("weight").astype(np.int64)
     frame = pd.concat([frame, pd.DataFrame(ind, columns=names, index=frame.index)], axis=1)
     frame["weight"] = weight

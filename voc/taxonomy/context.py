@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import re
 
-import ahocorasick
 import numpy as np
 
-from voc.text.matcher import negated
+from voc.text.matcher import PhraseMatcher, negated
 from voc.text.questions import NEGATOR_CHARS, is_plain_question  # noqa: F401  (re-exported)
 
 # Opinion words that the bundled sentiment lexicon scores as neutral but that judge a service or price.
@@ -116,8 +115,9 @@ class ContextRules:
                        tuple(t.lower() for t in r.when_any), tuple(t.lower() for t in r.unless_any))
                       for r in taxonomy.context_rules]
         self.categories = frozenset(r[0] for r in self.rules)
-        # when_any / unless_any as automata: one scan of the comment answers "does any of them occur"
-        self._compiled = [(cat, generic, move_to, _automaton(when), _automaton(unless))
+        # when_any / unless_any as matchers: one scan of the comment answers "does any of them occur"
+        self._compiled = [(cat, generic, move_to, PhraseMatcher(dict.fromkeys(when)),
+                           PhraseMatcher(dict.fromkeys(unless)))
                           for cat, generic, move_to, when, unless in self.rules]
 
     def __bool__(self) -> bool:
@@ -139,9 +139,9 @@ class ContextRules:
             m = out[idx]
             if not set(m.evidence.split("|")) <= generic:
                 continue
-            if when_any is not None and not _occurs(when_any, text):
+            if not when_any.empty and not when_any.occurs(text):
                 continue
-            if unless_any is not None and _occurs(unless_any, text):
+            if unless_any.occurs(text):
                 continue
             if move_to is None or move_to in present:
                 del out[idx]
@@ -149,19 +149,3 @@ class ContextRules:
                 out[idx] = type(m)(move_to, m.polarity, m.evidence, m.clause)
             present = {x.category for x in out}
         return out
-
-
-def _automaton(words: tuple[str, ...]):
-    """An Aho-Corasick automaton over ``words`` (None when there are none)."""
-    words = tuple(w for w in words if w)
-    if not words:
-        return None
-    auto = ahocorasick.Automaton()
-    for w in words:
-        auto.add_word(w, w)
-    auto.make_automaton()
-    return auto
-
-
-def _occurs(auto, text: str) -> bool:
-    return next(auto.iter(text), None) is not None

@@ -47,5 +47,9 @@ class PhraseMatcher:
         for end, (n, phrase, payload) in self._auto.iter_long(text + "\x00"):
             yield end - n + 1, phrase, payload
 
+    def occurs(self, text: str) -> bool:
+        """True when any phrase occurs in ``text`` (overlapping matches count too)."""
+        return not self.empty and bool(text) and next(self._auto.iter(text), None) is not None
+
     def __len__(self) -> int:
         return len(self._auto)
