@@ -16,6 +16,7 @@ import numpy as np
 
 from voc.taxonomy.aspect import AspectOpinions
 from voc.taxonomy.context import NEGATOR_CHARS, supplement_flat
+from voc.taxonomy.contrast import ContrastRules
 from voc.taxonomy.model import Taxonomy
 from voc.taxonomy.ngrams import SEP, codes_of
 from voc.taxonomy.rules import CUE_WEIGHT
@@ -100,12 +101,15 @@ class RuleEvidence:
         self.aspects = AspectOpinions(taxonomy)
         self.aspect_term = np.array([any((ci, t) in self.aspects.rules for ci, _ in lex[t]) for t in self.terms],
                                     dtype=bool)
+        self.contrast = ContrastRules(taxonomy)
+        self.n_lexicon_terms = len(self.terms)
         auto = ahocorasick.Automaton()
         for i, t in enumerate(self.terms):
             auto.add_word(t, i * 1024 + len(t))  # term id and length in one int
         if len(auto):
             auto.make_automaton()
         self.automaton = auto
+        self.terms += self.contrast.terms  # contrast evidence (说是…却) follows the lexicon's terms
 
     def matches(self, b: ClauseBatch) -> dict[str, np.ndarray]:
         """Arrays over matches (one row per matched term × target category).
@@ -148,7 +152,26 @@ class RuleEvidence:
                 o = aspects.score(int(m["cat"][i]), term, b.flat[c], end)
                 if o is not None:
                     m["score"][i] = o
+        if self.contrast and b.flat:
+            m = self._add_contrasts(b, m)
         return m
+
+    def _add_contrasts(self, b: ClauseBatch, m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``m`` with a cue match at the expectation of each contrast (see :mod:`voc.taxonomy.contrast`),
+        in text order; at one position the lexicon's match comes first, as in the rule mapper."""
+        hits = [h for h in self.contrast.find(b.big, b.clause_of, b.scores)
+                if b.doc_of_clause[b.clause_of[h.start]] == b.doc_of_clause[b.clause_of[h.reality]]]
+        if not hits:
+            return m
+        st = np.array([h.start for h in hits], dtype=np.int64)
+        clause = b.clause_of[st]
+        extra = {"clause": clause, "cat": np.array([h.category for h in hits], dtype=np.int64),
+                 "neg": np.zeros(len(hits), dtype=bool),
+                 "term": np.array([self.n_lexicon_terms + h.term for h in hits], dtype=np.int64), "start": st,
+                 "kind": np.array([KIND[h.polarity] for h in hits], dtype=np.int64),
+                 "doc": b.doc_of_clause[clause], "score": b.scores[clause]}
+        order = np.argsort(np.concatenate([m["start"], st]), kind="stable")
+        return {k: np.concatenate([m[k], extra[k].astype(m[k].dtype)])[order] for k in m}
 
     def features(self, b: ClauseBatch, m: dict[str, np.ndarray], band: float = 0.15) -> dict[str, np.ndarray]:
         """Per comment × category counts from the matches, shape (n, K) each.

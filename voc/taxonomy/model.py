@@ -8,6 +8,7 @@ the same shape.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 from importlib import resources
 from pathlib import Path
 
@@ -84,12 +85,33 @@ class ContextRule(BaseModel):
     unless_any: list[str] = Field(default_factory=list)
 
 
+class ContrastRule(BaseModel):
+    """Mark a category when what was expected and what happened are set against each other.
+
+    An ``expect`` phrase (说好, 宣传, 详情页上写着, 预计) followed, ending within ``window`` characters and at most
+    ``max_clauses`` clause breaks by a ``reality`` phrase (结果, 实际, 却, 才发现) marks ``category`` with
+    ``polarity``, unless the clause of the ``reality`` phrase is clearly positive (实际用起来也不错). Example:
+    说是有包间，到了却安排在大厅 is a broken promise (``reliability:negative``) without any reliability word.
+    ``ignore`` lists phrases that contain an ``expect`` phrase without being one (听说是, 小说是).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    category: str
+    polarity: Literal["positive", "neutral", "negative"] = "negative"
+    expect: list[str] = Field(min_length=1)
+    reality: list[str] = Field(min_length=1)
+    ignore: list[str] = Field(default_factory=list)
+    window: int = Field(default=30, ge=1, le=200)
+    max_clauses: int = Field(default=2, ge=0, le=10)
+
+
 class Taxonomy(BaseModel):
     """A named set of categories, optionally grouped into stages.
 
     ``ignore`` lists phrases that are matched and then ignored: they keep a shorter term inside them from
     matching (度假的 keeps 假的 from marking a fake product). ``context_rules`` re-attribute generic mentions
-    (see :class:`ContextRule`).
+    (see :class:`ContextRule`); ``contrast_rules`` find expectation set against reality (see
+    :class:`ContrastRule`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -100,6 +122,7 @@ class Taxonomy(BaseModel):
     categories: list[Category]
     ignore: list[str] = Field(default_factory=list)
     context_rules: list[ContextRule] = Field(default_factory=list)
+    contrast_rules: list[ContrastRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> "Taxonomy":
@@ -115,6 +138,9 @@ class Taxonomy(BaseModel):
             for k in (r.category, r.move_to):
                 if k is not None and k not in keys:
                     raise ValueError(f"context rule names unknown category {k!r}")
+        for r in self.contrast_rules:
+            if r.category not in keys:
+                raise ValueError(f"contrast rule names unknown category {r.category!r}")
         return self
 
     @property

@@ -8,7 +8,8 @@ cue (没有坏的) votes positive without marking its category by itself; a cue
 that starts with a negator (不好吃) is never flipped. Votes of all clauses
 of a comment are summed per category; a tie is ``neutral``. Neutral clauses
 take the polarity of service opinion words the sentiment lexicon lacks
-(合理, 繁琐), the taxonomy's context rules re-attribute generic mentions, and mentions found only in
+(合理, 繁琐), the taxonomy's contrast rules mark expectation set against reality (说是…却, see
+:mod:`voc.taxonomy.contrast`), its context rules re-attribute generic mentions, and mentions found only in
 plain questions (请问有没有接机服务) are dropped (see :mod:`voc.taxonomy.context`).
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from voc.taxonomy.aspect import AspectOpinions
+from voc.taxonomy.contrast import ContrastRules
 from voc.taxonomy.context import ContextRules, drop_question_mentions, starts_negated, supplement_score
 from voc.taxonomy.model import Taxonomy, load_taxonomy
 from voc.text.matcher import PhraseMatcher, negated
@@ -65,6 +67,7 @@ class RuleMapper(BaseEstimator):
         self.terms_ = terms
         self.matcher_ = PhraseMatcher(terms)
         self.context_ = ContextRules(tax)
+        self.contrast_ = ContrastRules(tax)
         self.aspects_ = AspectOpinions(tax)
         self.index_ = {k: i for i, k in enumerate(keys)}
         self.classes_ = np.array(tax.keys)
@@ -76,13 +79,19 @@ class RuleMapper(BaseEstimator):
         aspects = self.aspects_
         seen: dict[str, list[str]] = {}
         first: dict[str, int] = {}
-        for i, (clause, score) in enumerate(zip(clauses, polarities)):
-            score = supplement_score(clause, score)
+        scores = [supplement_score(c, s) for c, s in zip(clauses, polarities)]
+        contrasts = self.contrast_.find_in_clauses(clauses, scores) if self.contrast_ else {}
+        keys = self.taxonomy_.keys
+        for i, (clause, score) in enumerate(zip(clauses, scores)):
             # the NUL sentinel lets a match at the very end of the clause complete (as in the batch matcher)
-            for start, term, targets in self.matcher_.finditer(clause + "\x00"):
+            hits = [(start, term, targets, False) for start, term, targets in self.matcher_.finditer(clause + "\x00")]
+            if i in contrasts:  # expectation … reality (说是…却): a cue at the expectation, after a term there
+                hits += [(start, self.contrast_.terms[t], [(keys[c], pol)], True) for start, t, c, pol in contrasts[i]]
+                hits.sort(key=lambda h: (h[0], h[3]))
+            for start, term, targets, contrast in hits:
                 if not targets:
                     continue
-                neg = not starts_negated(term) and negated(clause, start)
+                neg = not contrast and not starts_negated(term) and negated(clause, start)
                 for cat, pol in targets:
                     weak = False
                     if pol is None:
