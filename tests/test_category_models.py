@@ -99,6 +99,9 @@ def test_parse_labels():
     assert parse_labels(" delivery : negative ; ") == {"delivery": "negative"}
     assert parse_labels("") == {} and parse_labels(None) == {} and parse_labels(float("nan")) == {}
     assert parse_labels("location") == {"location": "neutral"}
+    # full-width punctuation and commas, as labels typed in a Chinese spreadsheet come
+    assert parse_labels("delivery：Negative；price_value:positive, location") == {
+        "delivery": "negative", "price_value": "positive", "location": "neutral"}
     with pytest.raises(InputError, match="polarity"):
         parse_labels("delivery:bad")
 

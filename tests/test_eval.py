@@ -252,3 +252,6 @@ def test_sentiment_file_variants(tmp_path):
     assert df["label"].tolist() == ["neutral", "positive"]
     res = evaluate_sentiment(LexiconSentiment().fit(), df)
     assert res["n"] == 2
+    words = tmp_path / "words.csv"
+    words.write_text("text,label\n房间很干净,好评\n服务太差了,差评\n还行吧,中评\n物流很快,积极\n", encoding="utf-8")
+    assert load_sentiment_file(words)["label"].tolist() == ["positive", "negative", "neutral", "positive"]

@@ -20,7 +20,8 @@ from voc.taxonomy.evaluate import parse_labels
 SENTIMENT_DOMAINS = ("hotel", "shopping")
 POLARITIES = ("negative", "neutral", "positive")
 _LABEL_ALIASES = {"0": "negative", "1": "positive", "neg": "negative", "pos": "positive", "neu": "neutral",
-                  "正面": "positive", "负面": "negative", "中性": "neutral"}
+                  "正面": "positive", "负面": "negative", "中性": "neutral", "积极": "positive", "消极": "negative",
+                  "好评": "positive", "差评": "negative", "中评": "neutral"}
 
 
 def shared_dir() -> Path:
@@ -62,8 +63,8 @@ def read_text_csv(path: str | Path, required: Iterable[str],
 
 
 def norm_label(s: pd.Series) -> pd.Series:
-    """Labels lower-cased and stripped; ``1``/``0``, ``pos``/``neg``/``neu`` and 正面/负面/中性 become
-    ``positive``/``negative``/``neutral``."""
+    """Labels lower-cased and stripped; ``1``/``0``, ``pos``/``neg``/``neu``, 正面/负面/中性, 积极/消极 and
+    好评/差评/中评 become ``positive``/``negative``/``neutral``."""
     s = s.str.strip().str.lower()
     return s.map(lambda v: _LABEL_ALIASES.get(v, v))
 

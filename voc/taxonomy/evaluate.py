@@ -14,7 +14,9 @@ whose polarity is also right.
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +29,19 @@ from voc.taxonomy.model import POLARITIES, Taxonomy, load_taxonomy
 REQUIRED_COLUMNS = ("id", "text")
 
 
+_LABEL_SEP = re.compile(r"[;,]")
+
+
 def parse_labels(s) -> dict[str, str]:
     """``'delivery:negative;price_value:positive'`` → ``{'delivery': 'negative', 'price_value': 'positive'}``.
 
     Empty, missing (None/NaN) and blank values give ``{}``. A key without a polarity is ``neutral``.
+    Full-width punctuation (``delivery：negative；…``) and commas between labels are accepted.
     """
     if s is None or (isinstance(s, float) and np.isnan(s)):
         return {}
     out: dict[str, str] = {}
-    for part in str(s).split(";"):
+    for part in _LABEL_SEP.split(unicodedata.normalize("NFKC", str(s))):
         part = part.strip()
         if not part:
             continue
