@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voc.analyze.build import overview
 from voc.analyze.metrics import mean_ci, nps
 from voc.config import load_config
 from voc.pipeline import run_pipeline
@@ -97,9 +98,11 @@ def test_fixture_run_without_dates_or_nps(tmp_path, csv_utf8):
 
 def test_segment_scores_match_a_hand_computation(demo_run):
     con = duckdb.connect(str(demo_run / "voc.duckdb"), read_only=True)
-    c = con.execute("SELECT * FROM comments WHERE quality = 'ok'").df()
+    c = con.execute("SELECT * FROM comments").df()  # every comment: a 默认好评 row's NPS counts too
     s = con.execute("SELECT * FROM segment_scores").df()
+    ov = overview(con)
     con.close()
+    assert (c["quality"] != "ok").any()
     city = c["seg_city"].dropna().iloc[0]
     sub = c[c["seg_city"] == city]
     got = s[(s.grouping == "seg_city") & (s.group == city)].set_index("metric")
@@ -114,6 +117,8 @@ def test_segment_scores_match_a_hand_computation(demo_run):
     assert set(s.grouping) == {"all", "channel", "seg_city", "seg_product_line"}
     overall = s[s.grouping == "all"].set_index("metric")
     assert overall.loc["nps", "n"] == c["nps"].notna().sum()
+    # the report's overview and its segment table give one NPS
+    assert overall.loc["nps", "estimate"] == ov["nps"]["nps"] and overall.loc["nps", "n"] == ov["nps"]["n"]
 
 
 def test_proportion_and_top_box():

@@ -51,14 +51,16 @@ def overview(con: duckdb.DuckDBPyConnection) -> dict:
 
 
 def score_frame(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[str]]:
-    """Usable comments' scores (the ones present), channel and segments, collapsed in DuckDB into their
-    distinct combinations with a ``weight`` (comment count) column; and the grouping columns."""
+    """Every comment's scores (the ones present), channel and segments, collapsed in DuckDB into their
+    distinct combinations with a ``weight`` (comment count) column; and the grouping columns.
+
+    A respondent's score counts whatever their comment says: a 默认好评 row's NPS is as valid as any, so
+    these figures match :func:`overview`'s."""
     cols = [r[0] for r in con.execute("DESCRIBE comments").fetchall()]
     segs = segment_columns(con)
     keep = ", ".join(chr(34) + c + chr(34) for c in
                      [c for c in ("nps", "csat", "ces", "rating", "channel") if c in cols] + segs)
-    frame = con.execute(f"SELECT {keep}, count(*) AS weight FROM comments WHERE quality = 'ok' "
-                        "GROUP BY ALL ORDER BY ALL").df()
+    frame = con.execute(f"SELECT {keep}, count(*) AS weight FROM comments GROUP BY ALL ORDER BY ALL").df()
     groupings = (["channel"] if "channel" in cols and frame["channel"].notna().any() else []) + segs
     return frame, groupings
 
