@@ -64,6 +64,21 @@ class InputConfig(_Strict):
     csat_scale: tuple[int, int] = (1, 5)
     rating_scale: tuple[int, int] = (1, 5)
     ces_scale: tuple[int, int] = (1, 7)  # CES 2.0: 7 = "very easy"
+    # dates with a UTC offset (2026-06-28T23:00:00+08:00, ...Z) become local wall-clock time in this zone
+    timezone: str = "Asia/Shanghai"
+    # a row whose id was already seen goes to the quarantine ("quarantine") or is kept ("keep")
+    duplicate_ids: Literal["quarantine", "keep"] = "quarantine"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except (ValueError, KeyError, OSError):
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Asia/Shanghai or UTC") from None
+        return v
 
 
 class CleanConfig(_Strict):

@@ -26,7 +26,7 @@ from voc.analyze.build import build_analysis
 from voc.classify.sentiment import SentimentStage, load_sentiment_model
 from voc.config import PipelineConfig, dump_config
 from voc.errors import ConfigError
-from voc.io.mapping import check_columns, map_columns, segment_columns
+from voc.io.mapping import DuplicateIds, check_columns, map_columns, segment_columns
 from voc.io.readers import ROW, Rejected, open_reader
 from voc.store.store import STORE_NAME, PartWriter, QuarantineWriter, RunStore, explode_mentions
 from voc.taxonomy.model import load_taxonomy
@@ -180,12 +180,19 @@ class PipelineRun:
         shutil.rmtree(parts, ignore_errors=True)
         parts.mkdir()
 
+        cm = cfg.input.columns
+        dups = DuplicateIds(cm.id) if cm.id and cfg.input.duplicate_ids == "quarantine" else None
+
         def jobs():
             for i, chunk in enumerate(reader):
                 res.rows_in += len(chunk.frame) + len(chunk.rejected)
                 quarantine.write(chunk.rejected)
-                if len(chunk.frame):
-                    yield i, chunk.frame, str(parts)
+                frame = chunk.frame
+                if dups is not None and len(frame):  # in the main process: ids seen in any earlier chunk
+                    frame, rejected = dups.split(frame)
+                    quarantine.write(rejected)
+                if len(frame):
+                    yield i, frame, str(parts)
 
         def consume(index: int, result: tuple[int, list[Rejected], dict[str, int]]) -> None:
             written, rejected, warns = result

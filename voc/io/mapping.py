@@ -20,6 +20,8 @@ from voc.io.readers import ROW, Rejected
 CANONICAL = ["id", "source_row", "date", "channel", "source", "nps", "csat", "rating", "ces", "text"]
 _NUM = re.compile(r"-?\d+(?:\.\d+)?")
 _CN_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?")
+# a time followed by a UTC offset: 12:00Z, 12:00:00+08:00, 12:00:00.5 +0800 (not a date such as 05-09-2026)
+_TZ_SUFFIX = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|(?:UTC|GMT)?[+-]\d{2}:?\d{2})$")
 
 
 def check_columns(columns: list[str], cmap: ColumnMap) -> None:
@@ -40,21 +42,72 @@ def segment_columns(cmap: ColumnMap) -> list[str]:
     return [f"seg_{k}" for k in cmap.segments]
 
 
-def parse_dates(values: pd.Series) -> pd.Series:
-    """Parse mixed date strings (ISO, 2026/6/7, 2026年7月8日, with or without time) to datetime64.
+def parse_dates(values: pd.Series, timezone: str = "Asia/Shanghai") -> pd.Series:
+    """Parse mixed date strings (ISO, 2026/6/7, 2026年7月8日, full-width digits, with or without time) to
+    naive datetime64.
 
-    Unparseable values become NaT.
+    A value with a UTC offset (``2026-06-28T23:00:00+08:00``, ``…Z``) becomes the wall-clock time in
+    ``timezone``, so a review posted just before midnight in China stays on its day. Unparseable values
+    become NaT.
     """
-    s = values.fillna("").astype(str).str.strip()
+    s = values.fillna("").astype(str).str.normalize("NFKC").str.strip()
     s = s.str.replace(_CN_DATE, lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", regex=True)
-    return pd.to_datetime(s.where(s != ""), errors="coerce", format="mixed")
+    s = s.where(s != "")
+    aware = s.str.contains(_TZ_SUFFIX, na=False)
+    if not aware.any():
+        return pd.to_datetime(s, errors="coerce", format="mixed")
+    out = pd.to_datetime(s.where(~aware), errors="coerce", format="mixed")
+    local = pd.to_datetime(s.where(aware), errors="coerce", format="mixed", utc=True)
+    local = local.dt.tz_convert(timezone).dt.tz_localize(None)
+    return out.where(~aware, local).astype("datetime64[ns]")
 
 
 def parse_scores(values: pd.Series, lo: float, hi: float) -> pd.Series:
-    """First number in each cell (``10分`` gives 10); values outside ``[lo, hi]`` become NaN."""
-    s = values.fillna("").astype(str).str.extract(f"({_NUM.pattern})", expand=False)
+    """First number in each cell (``10分`` and full-width ``９`` work); values outside ``[lo, hi]`` become NaN."""
+    s = values.fillna("").astype(str).str.normalize("NFKC").str.extract(f"({_NUM.pattern})", expand=False)
     num = pd.to_numeric(s, errors="coerce")
     return num.where((num >= lo) & (num <= hi))
+
+
+def _raw_lines(frame: pd.DataFrame) -> list[str]:
+    """Source cells of each row joined by commas (how a quarantined row is shown)."""
+    cells = frame[[c for c in frame.columns if c != ROW]].itertuples(index=False, name=None)
+    return [",".join(map(str, line)) for line in cells]
+
+
+DUPLICATE_ID = "duplicate id (an earlier row has the same id)"
+
+
+class DuplicateIds:
+    """Rows whose id was already seen in this input (earlier in the chunk or in an earlier chunk).
+
+    Ids are remembered as 64-bit hashes, so memory stays small (about 40 bytes per distinct id). Empty ids
+    are never duplicates: they get a row-based id.
+
+    Parameters
+    ----------
+    column : the source column mapped to ``id``.
+    """
+
+    def __init__(self, column: str):
+        self.column = column
+        self.seen: set[int] = set()
+
+    def split(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Rejected]]:
+        """``frame`` without its duplicate-id rows, and those rows as rejected (reason :data:`DUPLICATE_ID`)."""
+        ids = frame[self.column].fillna("").astype(str).str.strip()
+        has = (ids != "").to_numpy()
+        h = pd.util.hash_pandas_object(ids, index=False).to_numpy()
+        seen = self.seen
+        dup = np.fromiter((x in seen for x in h.tolist()), dtype=bool, count=len(h))
+        dup |= ids.duplicated().to_numpy()
+        dup &= has
+        seen.update(h[has & ~dup].tolist())
+        if not dup.any():
+            return frame, []
+        bad = frame.loc[dup]
+        rejected = [Rejected(DUPLICATE_ID, line, int(r)) for line, r in zip(_raw_lines(bad), bad[ROW].tolist())]
+        return frame.loc[~dup].reset_index(drop=True), rejected
 
 
 def map_columns(frame: pd.DataFrame, cfg: InputConfig) -> tuple[pd.DataFrame, list[Rejected], dict[str, int]]:
@@ -79,7 +132,7 @@ def map_columns(frame: pd.DataFrame, cfg: InputConfig) -> tuple[pd.DataFrame, li
     warnings: dict[str, int] = {}
     if cm.date:
         raw = frame[cm.date].fillna("").astype(str).str.strip()
-        out["date"] = parse_dates(raw)
+        out["date"] = parse_dates(raw, cfg.timezone)
         warnings["date_invalid"] = int(((raw != "") & out["date"].isna()).sum())
     else:
         out["date"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
@@ -103,9 +156,7 @@ def map_columns(frame: pd.DataFrame, cfg: InputConfig) -> tuple[pd.DataFrame, li
     rejected = []
     if empty.any():
         bad = frame.loc[empty.to_numpy()]
-        cells = bad[[c for c in frame.columns if c != ROW]].itertuples(index=False, name=None)
-        rejected = [Rejected("empty text", ",".join(map(str, line)), int(r))
-                    for line, r in zip(cells, bad[ROW].tolist())]
+        rejected = [Rejected("empty text", line, int(r)) for line, r in zip(_raw_lines(bad), bad[ROW].tolist())]
     out = out[~empty].reset_index(drop=True)
     assert len(out) + len(rejected) == n
     return out[CANONICAL + segment_columns(cm)], rejected, warnings

@@ -1,0 +1,85 @@
+"""Value parsing of the column mapping (dates with time zones, full-width scores) and duplicate ids."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import ROWS, pipeline_data, write_csv
+from voc.config import PipelineConfig
+from voc.errors import ConfigError
+from voc.io.mapping import DUPLICATE_ID, DuplicateIds, parse_dates, parse_scores
+from voc.io.readers import ROW
+from voc.pipeline import run_pipeline
+
+
+@pytest.mark.parametrize("raw, want", [
+    ("2026-06-28T23:00:00+08:00", "2026-06-28 23:00:00"),   # stays on its day, not 15:00 UTC
+    ("2026-06-28T15:30:00Z", "2026-06-28 23:30:00"),
+    ("2026-06-30T20:00:00-05:00", "2026-07-01 09:00:00"),
+    ("2026-06-30 20:00 +0800", "2026-06-30 20:00:00"),
+    ("2026-06-28 23:00", "2026-06-28 23:00:00"),            # no offset: taken as local time
+    ("05-09-2026", "2026-05-09 00:00:00"),                  # a date, not an offset
+    ("２０２６年５月８日", "2026-05-08 00:00:00"),           # full-width digits
+])
+def test_dates_with_offsets_become_local_time(raw, want):
+    got = parse_dates(pd.Series([raw, "2026-01-02"]))
+    assert str(got.iloc[0]) == want and str(got.iloc[1]) == "2026-01-02 00:00:00"
+
+
+def test_dates_in_another_zone():
+    got = parse_dates(pd.Series(["2026-06-28T15:30:00Z"]), "UTC")
+    assert str(got.iloc[0]) == "2026-06-28 15:30:00"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10), st.sampled_from(["{}", "{}分", " {} ", "NPS:{}"]), st.booleans())
+def test_scores_read_ascii_and_full_width_digits(v, fmt, wide):
+    s = fmt.format(v)
+    if wide:
+        s = s.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"})
+    assert parse_scores(pd.Series([s]), 0, 10).iloc[0] == v
+
+
+def test_unknown_time_zone_is_a_config_error(tmp_path, csv_utf8):
+    data = pipeline_data(csv_utf8, tmp_path / "out")
+    data["input"]["timezone"] = "Mars/Olympus"
+    with pytest.raises((ConfigError, ValueError), match="time zone"):
+        PipelineConfig.model_validate(data)
+
+
+def test_duplicate_ids_across_chunks():
+    d = DuplicateIds("id")
+    a = pd.DataFrame({"id": ["1", "2", "2", ""], "t": ["甲", "乙", "乙", "丙"], ROW: [1, 2, 3, 4]})
+    kept, rej = d.split(a)
+    assert kept["id"].tolist() == ["1", "2", ""] and [r.row for r in rej] == [3]
+    assert rej[0].reason == DUPLICATE_ID and rej[0].raw == "2,乙"
+    b = pd.DataFrame({"id": [" 1 ", "", "3"], "t": ["丁", "戊", "己"], ROW: [5, 6, 7]})
+    kept, rej = d.split(b)
+    assert kept["id"].tolist() == ["", "3"] and [r.row for r in rej] == [5]  # ids are compared stripped
+
+
+@pytest.mark.parametrize("policy", ["quarantine", "keep"])
+def test_pipeline_duplicate_ids(tmp_path, policy):
+    rows = [list(r) for r in ROWS] + [list(ROWS[0])]  # A1 again: an export appended twice
+    path = write_csv(tmp_path / "dup.csv", rows)
+    data = pipeline_data(path, tmp_path / "out")
+    data["input"]["duplicate_ids"] = policy
+    res = run_pipeline(PipelineConfig.model_validate(data))
+    assert res.balanced and res.rows_in == len(rows)
+    con = duckdb.connect(str(tmp_path / "out" / "voc.duckdb"), read_only=True)
+    n_a1 = con.execute("SELECT count(*) FROM comments WHERE id = 'A1'").fetchone()[0]
+    con.close()
+    q = pd.read_csv(tmp_path / "out" / "quarantine.csv", encoding="utf-8-sig")
+    dup = q[q["reason"].str.startswith("duplicate id")]
+    if policy == "quarantine":
+        assert n_a1 == 1 and dup["row"].tolist() == [len(rows)]
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+        assert summary["reasons"][DUPLICATE_ID] == 1
+    else:
+        assert n_a1 == 2 and dup.empty
