@@ -425,3 +425,18 @@ def test_driver_patterns_edge_cases():
     both = full[full["id"] == "c1"]
     assert len(both) == 2 and (both["neg:t/App"] == 1).all()  # a mention marks every row of its id
     assert {"neg:t/App", "neg:t/app", "pos:t/it's", 'any:t/say "hi"'} <= set(pat.columns)
+
+
+def test_outcome_without_values_names_the_ones_present(csv_utf8, tmp_path):
+    from tests.conftest import pipeline_data
+    from voc.config import PipelineConfig
+    from voc.pipeline import run_pipeline
+
+    run_pipeline(PipelineConfig.model_validate(pipeline_data(csv_utf8, tmp_path / "r")))
+    with pytest.raises(InputError, match="this run has no csat values.*try --outcome nps"):
+        run_drivers(tmp_path / "r", "csat")
+    data = pipeline_data(csv_utf8, tmp_path / "r2")
+    del data["input"]["columns"]["nps"]
+    run_pipeline(PipelineConfig.model_validate(data))
+    with pytest.raises(InputError, match="no nps values.*no scores at all"):
+        run_drivers(tmp_path / "r2", "promoter")

@@ -83,3 +83,19 @@ def test_pipeline_duplicate_ids(tmp_path, policy):
         assert summary["reasons"][DUPLICATE_ID] == 1
     else:
         assert n_a1 == 2 and dup.empty
+
+
+def test_missing_column_on_the_first_sheet_names_the_other_sheets(tmp_path, rows):
+    from tests.conftest import HEADER
+    from voc.errors import InputError
+    from voc.pipeline import PipelineRun
+
+    p = tmp_path / "survey.xlsx"
+    with pd.ExcelWriter(p) as w:
+        pd.DataFrame({"说明": ["本表为问卷导出"]}).to_excel(w, sheet_name="说明", index=False)
+        pd.DataFrame(rows, columns=HEADER).to_excel(w, sheet_name="问卷结果", index=False)
+    data = pipeline_data(p, tmp_path / "out")
+    with pytest.raises(InputError, match="'问卷结果': set input.sheet"):
+        PipelineRun(PipelineConfig.model_validate(data))
+    data["input"]["sheet"] = "问卷结果"
+    assert run_pipeline(PipelineConfig.model_validate(data)).balanced

@@ -25,7 +25,7 @@ import pandas as pd
 from voc.analyze.build import build_analysis
 from voc.classify.sentiment import SentimentStage, load_sentiment_model
 from voc.config import PipelineConfig, dump_config
-from voc.errors import ConfigError
+from voc.errors import ConfigError, InputError
 from voc.io.mapping import DuplicateIds, check_columns, map_columns, segment_columns
 from voc.io.readers import ROW, Rejected, open_reader
 from voc.store.store import STORE_NAME, PartWriter, QuarantineWriter, RunStore, explode_mentions
@@ -157,7 +157,14 @@ class PipelineRun:
         self.cfg = cfg
         self.reader = open_reader(cfg.input.path, cfg.input.format, cfg.input.chunk_size, cfg.input.encoding,
                                   cfg.input.sheet)
-        check_columns(self.reader.columns, cfg.input.columns)
+        try:
+            check_columns(self.reader.columns, cfg.input.columns)
+        except InputError as e:
+            sheets = getattr(self.reader, "sheets", [])
+            if cfg.input.sheet is None and len(sheets) > 1:  # the data is often not on the first sheet
+                raise InputError(f"{e}; that is the first sheet ({sheets[0]!r}), the workbook also has "
+                                 f"{', '.join(map(repr, sheets[1:]))}: set input.sheet") from None
+            raise
         self.processor = Processor(cfg)  # loads models now, so a bad model spec fails before any work
         self.workers = _n_workers(cfg, Path(cfg.input.path).stat().st_size)
         out = Path(cfg.output.dir)

@@ -191,6 +191,12 @@ def run_drivers(run_dir: str | Path, outcome: str = "nps", by: str | None = None
         if taxonomy not in features:
             raise InputError(f"taxonomy {taxonomy!r} is not in this run; it has {', '.join(features)}")
         features = {taxonomy: features[taxonomy]}
+    base = {"promoter": "nps", "detractor": "nps"}.get(outcome, outcome)
+    if base in SCORES and (base not in frame.columns or frame[base].notna().sum() == 0):
+        have = [o for o in SCORES if o in frame.columns and frame[o].notna().any()]
+        raise InputError(f"this run has no {base} values (the input mapped no {base} column, or none of its "
+                         f"values was valid); " + (f"try --outcome {' or '.join(have)}" if have else
+                                                   "it has no scores at all, so no outcome to drive"))
     scale = run_scales(store).get(outcome if outcome in SCORES else "")
     groups = [("all", "all", frame)]
     skipped = []

@@ -186,6 +186,7 @@ class ExcelReader(Reader):
             self._wb = load_workbook(self.path, read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises several types for a bad file
             raise InputError(f"cannot open {self.path.name} as an Excel workbook ({type(e).__name__})") from None
+        self.sheets: list[str] = list(self._wb.sheetnames)
         if sheet is None:
             self._ws = self._wb.worksheets[0]
         elif isinstance(sheet, int):
