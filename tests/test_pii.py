@@ -47,6 +47,11 @@ def test_id_checksum_and_date_are_required():
     assert mask_pii(f"号码{bad_check}")[1] == []
     with_x = next(i for i in (make_id(seq=f"{s:03d}") for s in range(1000)) if i.endswith("X"))
     assert mask_pii(f"号码{with_x.lower()}。")[0] == "号码[身份证号]。"
+    # written in the card's 6-8-4 groups
+    for sep in (" ", "-"):
+        spaced = sep.join((good[:6], good[6:14], good[14:]))
+        assert mask_pii(f"身份证 {spaced} 请核对") == ("身份证 [身份证号] 请核对", ["id_card"])
+    assert mask_pii(f"号码{good[:6]} {good[6:14]}-{good[14:]}")[1] != ["id_card"]  # mixed separators: not a card
 
 
 def test_bank_card_luhn_and_prefix():
