@@ -99,3 +99,23 @@ def test_missing_column_on_the_first_sheet_names_the_other_sheets(tmp_path, rows
         PipelineRun(PipelineConfig.model_validate(data))
     data["input"]["sheet"] = "问卷结果"
     assert run_pipeline(PipelineConfig.model_validate(data)).balanced
+
+
+def test_auto_models_are_the_shipped_ones_or_the_baselines(tmp_path, csv_utf8, monkeypatch):
+    from voc.classify.registry import default_models
+    from voc.pipeline import resolve_auto
+
+    data = pipeline_data(csv_utf8, tmp_path / "out")
+    data["taxonomies"] = [{"name": "rater"}, {"name": "touchpoint"},
+                          {"name": "mine", "path": str(tmp_path / "mine.yaml")}]
+    cfg = resolve_auto(PipelineConfig.model_validate(data))
+    assert cfg.sentiment.model == "sentiment-tfidf"
+    assert [t.mapper for t in cfg.taxonomies] == ["rater-tfidf", "touchpoint-tfidf", "rules"]
+    # a pipeline file that names no models lists the shipped ones as its defaults
+    p = tmp_path / "p.yaml"
+    p.write_text("name: x\ninput: {path: a.csv, columns: {text: t}}\n", encoding="utf-8")
+    assert set(default_models(p)) == {"sentiment", "rater", "touchpoint"}
+    # without the shipped models (an installed package without models/), the baselines
+    monkeypatch.setenv("VOC_MODELS_DIR", str(tmp_path / "none"))
+    cfg = resolve_auto(PipelineConfig.model_validate(data))
+    assert cfg.sentiment.model == "lexicon" and {t.mapper for t in cfg.taxonomies} == {"rules"}

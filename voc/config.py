@@ -110,18 +110,21 @@ class SegmentConfig(_Strict):
 
 
 class SentimentConfig(_Strict):
-    """Sentiment model: a registered name, a model directory, or ``lexicon``."""
+    """Sentiment model: a registered name, a model directory, ``lexicon``, or ``auto`` (the shipped
+    ``sentiment-tfidf`` when it is present, else ``lexicon``)."""
 
-    model: str = "lexicon"
+    model: str = "auto"
     neutral_margin: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class TaxonomyRef(_Strict):
-    """A taxonomy (built-in name or YAML path) and the mapper to apply."""
+    """A taxonomy (built-in name or YAML path) and the mapper to apply: ``rules``, a trained model's name
+    or folder, or ``auto`` (the shipped ``<name>-tfidf`` for the built-in ``rater`` and ``touchpoint`` when
+    it is present; ``rules`` for a taxonomy of your own)."""
 
     name: str
     path: Path | None = None
-    mapper: str = "rules"
+    mapper: str = "auto"
 
 
 class OutputConfig(_Strict):

@@ -56,10 +56,27 @@ class RunResult:
         return self.rows_in == self.written + self.quarantined
 
 
+def resolve_auto(cfg: PipelineConfig) -> PipelineConfig:
+    """``cfg`` with ``auto`` models replaced (:func:`voc.classify.registry.auto_model`): the shipped trained
+    models where they are present (sentiment ``sentiment-tfidf``; mappers ``rater-tfidf``/``touchpoint-tfidf``
+    for the built-in taxonomies), the rule baselines (``lexicon``, ``rules``) otherwise and for taxonomies of
+    your own."""
+    from voc.classify.registry import auto_model
+
+    cfg = cfg.model_copy(deep=True)
+    if cfg.sentiment.model == "auto":
+        cfg.sentiment.model = auto_model("sentiment")
+    for t in cfg.taxonomies:
+        if t.mapper == "auto":
+            t.mapper = auto_model(t.name, own_taxonomy=t.path is not None)
+    return cfg
+
+
 class Processor:
     """All per-comment stages of a pipeline, built once per process."""
 
     def __init__(self, cfg: PipelineConfig):
+        cfg = resolve_auto(cfg)
         self.cfg = cfg
         self.tax_names = [t.name for t in cfg.taxonomies]
         mappers = [load_mapper(str(t.path or t.name), t.mapper) for t in cfg.taxonomies]
@@ -154,6 +171,7 @@ class PipelineRun:
 
     def __init__(self, cfg: PipelineConfig):
         _validate_taxonomies(cfg)
+        cfg = resolve_auto(cfg)  # the run's config.yaml names the models actually used
         self.cfg = cfg
         self.reader = open_reader(cfg.input.path, cfg.input.format, cfg.input.chunk_size, cfg.input.encoding,
                                   cfg.input.sheet)

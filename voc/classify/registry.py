@@ -40,6 +40,22 @@ def models_root() -> Path:
     return project_root() / "models"
 
 
+# What ``auto`` means per task (sentiment, and the built-in taxonomies' mappers): the shipped model when
+# its folder is present, else the rule baseline.
+AUTO_MODELS = {"sentiment": "sentiment-tfidf", "rater": "rater-tfidf", "touchpoint": "touchpoint-tfidf"}
+AUTO_BASELINES = {"sentiment": "lexicon"}
+
+
+def auto_model(task: str, own_taxonomy: bool = False) -> str:
+    """The model ``auto`` stands for in task ``task`` (``sentiment`` or a taxonomy name): the shipped model
+    of :data:`AUTO_MODELS` when present, else ``lexicon`` (sentiment) or ``rules``; always ``rules`` for a
+    taxonomy of your own (``own_taxonomy``), which no shipped model knows."""
+    name = None if own_taxonomy else AUTO_MODELS.get(task)
+    if name and (models_root() / name / "meta.json").is_file():
+        return name
+    return AUTO_BASELINES.get(task, "rules")
+
+
 def resolve_model(spec: str) -> Path:
     """The folder of a model given by path or name."""
     p = Path(spec)
@@ -168,7 +184,8 @@ def default_models(pipeline: str | Path | None = None) -> dict[str, Path]:
     """The model folder each task of a pipeline uses, by task.
 
     ``sentiment.model`` gives task ``sentiment``; each ``taxonomies[].mapper`` gives the task named like the
-    taxonomy (``rater``, ``touchpoint``). Rule baselines (``lexicon``, ``rules``) and missing folders are
+    taxonomy (``rater``, ``touchpoint``); ``auto`` and unset models are resolved as the pipeline does
+    (:func:`auto_model`). Rule baselines (``lexicon``, ``rules``) and missing folders are
     left out, as is everything when the pipeline file does not exist.
 
     Parameters
@@ -184,10 +201,12 @@ def default_models(pipeline: str | Path | None = None) -> dict[str, Path]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:
         raise ModelError(f"pipeline file {path} is not valid YAML; fix it to see which models are defaults") from None
-    specs = {"sentiment": (data.get("sentiment") or {}).get("model")}
-    for tax in data.get("taxonomies") or []:
+    spec = (data.get("sentiment") or {}).get("model") or "auto"
+    specs = {"sentiment": auto_model("sentiment") if spec == "auto" else spec}
+    for tax in data.get("taxonomies") or [{"name": "rater"}, {"name": "touchpoint"}]:
         if isinstance(tax, dict) and tax.get("name"):
-            specs[str(tax["name"])] = tax.get("mapper")
+            spec = tax.get("mapper") or "auto"
+            specs[str(tax["name"])] = auto_model(str(tax["name"]), bool(tax.get("path"))) if spec == "auto" else spec
     found = {}
     for task, spec in specs.items():
         if not spec:
