@@ -152,7 +152,8 @@ def test_transformer_sentiment_model_queue(tmp_path):
     assert r.exit_code == 0, r.output
     q = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     u = uncertainty(m, TEXTS)
-    assert set(q["text"]) == set(np.array(TEXTS)[np.argsort(-u, kind="stable")[:5]])
+    cleaned = [TextCleaner().clean(t).text for t in TEXTS]
+    assert set(q["text"]) == set(np.array(cleaned)[np.argsort(-u, kind="stable")[:5]])
 
 
 def test_cleaned_texts_keep_their_emoji_signal():
