@@ -9,39 +9,124 @@ Uncertainty (higher = less sure), per comment:
 
 The queue is written in the GUIDELINES format (``id,text,sentiment,rater,touchpoint``) with empty labels,
 so a labelled queue can be fed back to ``voc train`` / ``voc eval`` as it is.
+
+Before scoring, every comment goes through the pipeline's cleaning with the default clean config
+(:class:`~voc.config.CleanConfig`): NFKC, PII masking (a phone number becomes ``[手机号]``, as in the
+pipeline's store), traditional to simplified, emoji removed (their polarity still counts for sentiment).
+Comments that are empty, boilerplate (默认好评) or meaningless (。。。, 好) after cleaning, and duplicates
+after cleaning, are skipped: they waste annotator time. The queue holds the cleaned, masked text only.
+
+The data file is a CSV in UTF-8 (with or without BOM) or GBK/GB18030, detected from its bytes; the text
+column is ``text`` unless ``--text-column`` names another (评论内容), the id column ``id`` (or
+``--id-column``), else ids are ``row-<n>``.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from voc.config import CleanConfig
 from voc.errors import InputError, ModelError
 
 GUIDELINES_COLUMNS = ("id", "text", "sentiment", "rater", "touchpoint")
 
 
-def read_texts(path: str | Path) -> pd.DataFrame:
-    """``id`` and ``text`` of a CSV with a ``text`` column (ids default to ``row-<n>``); empty texts dropped."""
+def read_texts(path: str | Path, text_column: str | None = None, id_column: str | None = None) -> pd.DataFrame:
+    """Read the ``id`` and raw ``text`` of a CSV, in whatever encoding it has.
+
+    Parameters
+    ----------
+    path : CSV file; UTF-8, UTF-8 with BOM or GBK/GB18030 (detected with
+        :func:`voc.io.encoding.sniff_file_encoding`).
+    text_column : column holding the comments (default ``text``).
+    id_column : column holding the ids (default ``id`` when there is one, else ``row-<n>``, n counting
+        data rows from 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``id`` and ``text`` (not cleaned yet); empty texts and exact duplicates dropped.
+
+    Raises
+    ------
+    InputError
+        The file is missing or unreadable, or a column is missing (the message lists the file's columns).
+    """
+    from voc.io.encoding import sniff_file_encoding
+
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"data file {p} does not exist; give a CSV with a 'text' column")
+        raise InputError(f"data file {p} does not exist; give a CSV with a text column")
+    enc = sniff_file_encoding(p)
     try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding=enc)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InputError(f"data file {p} is not a readable UTF-8 CSV: {str(e).splitlines()[0]}") from None
-    if "text" not in df.columns:
-        raise InputError(f"data file {p} has no 'text' column; it has {', '.join(map(str, df.columns))}")
-    ids = df["id"] if "id" in df.columns else pd.Series([f"row-{i + 1}" for i in range(len(df))])
-    out = pd.DataFrame({"id": ids.astype(str), "text": df["text"].astype(str)})
+        raise InputError(f"data file {p} is not a readable CSV ({enc}): {str(e).splitlines()[0]}; "
+                         "save it as CSV in UTF-8 or GBK") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    cols = ", ".join(df.columns)
+    if text_column is None:
+        if "text" not in df.columns:
+            raise InputError(f"data file {p} has no 'text' column; its columns are {cols}; "
+                             "name the comment column with --text-column")
+        text_column = "text"
+    elif text_column not in df.columns:
+        raise InputError(f"data file {p} has no column {text_column!r} (given by --text-column); "
+                         f"its columns are {cols}")
+    if id_column is not None and id_column not in df.columns:
+        raise InputError(f"data file {p} has no column {id_column!r} (given by --id-column); "
+                         f"its columns are {cols}")
+    if id_column is None and "id" in df.columns:
+        id_column = "id"
+    ids = df[id_column] if id_column else pd.Series([f"row-{i + 1}" for i in range(len(df))])
+    out = pd.DataFrame({"id": ids.astype(str).to_numpy(), "text": df[text_column].astype(str).to_numpy()})
     return out[out["text"].str.strip() != ""].drop_duplicates("text").reset_index(drop=True)
 
 
-def uncertainty(model, texts: list[str]) -> np.ndarray:
-    """Uncertainty of ``model`` on each text (see the module docstring)."""
+def clean_texts(data: pd.DataFrame, config: CleanConfig | None = None) -> pd.DataFrame:
+    """Clean and PII-mask comments as the pipeline does; keep only those worth labelling.
+
+    Parameters
+    ----------
+    data : frame with ``id`` and ``text`` columns (raw or already cleaned text).
+    config : clean config (default: the pipeline's default :class:`~voc.config.CleanConfig`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``id``, ``text`` (cleaned and masked) and ``emoji_score``, without comments that are
+        empty, boilerplate or meaningless after cleaning, nor duplicates after cleaning (first kept).
+    """
+    from voc.text.stages import CleanStage
+
+    if data.empty:
+        return pd.DataFrame({"id": [], "text": [], "emoji_score": []})
+    batch = CleanStage(config)(data[["id", "text"]].reset_index(drop=True))
+    keep = (batch["quality"] == "ok") & (batch["text"].str.strip() != "")
+    batch = batch[keep].drop_duplicates("text")
+    return batch[["id", "text", "emoji_score"]].reset_index(drop=True)
+
+
+def uncertainty(model, texts: list[str], emoji_score: Sequence[float] | None = None) -> np.ndarray:
+    """Uncertainty of ``model`` on each text (see the module docstring).
+
+    Parameters
+    ----------
+    model : sentiment model, or category model with ``predict_proba``.
+    texts : comments (sentiment models clean them through the pipeline's clean stage first).
+    emoji_score : emoji polarity of each comment, for texts already cleaned (their emoji removed); used
+        by sentiment models as the pipeline uses it. Default: what cleaning ``texts`` finds.
+
+    Returns
+    -------
+    numpy.ndarray
+        One uncertainty per text, higher = less sure.
+    """
     if not texts:
         return np.zeros(0)
     if hasattr(model, "map_clauses"):
@@ -51,20 +136,40 @@ def uncertainty(model, texts: list[str]) -> np.ndarray:
         return (1.0 - np.abs(2.0 * p - 1.0)).max(axis=1) if p.size else np.zeros(len(texts))
     if not hasattr(model, "predict_proba"):
         raise ModelError("the model has no predict_proba; it cannot rank comments by uncertainty")
-    from voc.classify.evaluate import predict_sentiment
+    if emoji_score is None:
+        from voc.classify.evaluate import predict_sentiment
 
-    p = predict_sentiment(model, list(texts))
+        p = predict_sentiment(model, list(texts))
+    else:
+        from voc.classify.sentiment import SentimentStage
+        from voc.text.stages import CleanStage
+
+        batch = CleanStage()(pd.DataFrame({"text": list(texts)}))
+        batch.loc[batch["quality"] == "empty", "quality"] = "meaningless"
+        batch["emoji_score"] = np.asarray(emoji_score, dtype=float)
+        p = SentimentStage(model)(batch)[["p_negative", "p_neutral", "p_positive"]].to_numpy()
     return 1.0 - p.max(axis=1)
 
 
 def label_queue(model, data: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The ``n`` least certain comments of ``data`` (columns ``id``, ``text``), most uncertain first.
+    """The ``n`` least certain comments of ``data``, most uncertain first.
 
-    Returns a GUIDELINES-format frame with empty labels and an ``uncertainty`` column (drop it to write).
+    Parameters
+    ----------
+    model : sentiment model, or category model with ``predict_proba``.
+    data : frame with ``id`` and ``text`` columns; cleaned, masked and filtered with :func:`clean_texts`
+        here, so only masked text is scored and returned.
+    n : how many comments to return (at most).
+
+    Returns
+    -------
+    pandas.DataFrame
+        GUIDELINES-format frame with empty labels and an ``uncertainty`` column (drop it to write).
     """
     if n < 1:
         raise InputError(f"--n must be at least 1, not {n}")
-    u = uncertainty(model, data["text"].tolist())
+    data = clean_texts(data)
+    u = uncertainty(model, data["text"].tolist(), data["emoji_score"].tolist())
     order = np.argsort(-u, kind="stable")[:n]
     out = data.iloc[order][["id", "text"]].copy()
     for c in GUIDELINES_COLUMNS[2:]:
@@ -82,8 +187,23 @@ def write_queue(queue: pd.DataFrame, path: str | Path | None = None) -> str:
     return text
 
 
-def run_label_queue(model_spec: str, data: str | Path, n: int, out: str | Path | None = None) -> pd.DataFrame:
-    """Load ``model_spec`` (``lexicon`` or a model name/folder), rank ``data`` and write the queue to ``out``."""
+def run_label_queue(model_spec: str, data: str | Path, n: int, out: str | Path | None = None,
+                    text_column: str | None = None, id_column: str | None = None) -> pd.DataFrame:
+    """Load a model, rank the comments of a CSV and write the queue.
+
+    Parameters
+    ----------
+    model_spec : ``lexicon``, or a model name or folder.
+    data : CSV of comments (see :func:`read_texts`).
+    n : how many comments to queue.
+    out : CSV to write (UTF-8 with BOM); None writes nothing.
+    text_column, id_column : columns of ``data`` (see :func:`read_texts`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The queue (see :func:`label_queue`).
+    """
     from voc.classify.registry import load_model
 
     if model_spec == "lexicon":
@@ -94,7 +214,7 @@ def run_label_queue(model_spec: str, data: str | Path, n: int, out: str | Path |
         raise ModelError("the lexicon rules give no probabilities; use a trained category model or a sentiment model")
     else:
         model = load_model(model_spec)
-    queue = label_queue(model, read_texts(data), n)
+    queue = label_queue(model, read_texts(data, text_column, id_column), n)
     if out is not None:
         write_queue(queue, out)
     return queue

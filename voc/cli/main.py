@@ -235,19 +235,28 @@ def eval_cmd(
 @friendly
 def label_queue_cmd(
     model: str = typer.Option(..., "--model", "-m", help="Sentiment or category model (name or folder), or 'lexicon'."),
-    data: Path = typer.Option(..., "--data", "-d", help="CSV with a text column (and optionally id)."),
+    data: Path = typer.Option(..., "--data", "-d",
+                              help="CSV (UTF-8 or GBK) with a text column (and optionally id)."),
     n: int = typer.Option(100, "--n", help="How many comments to queue."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV to write (default: print it)."),
+    text_column: Optional[str] = typer.Option(None, "--text-column",
+                                              help="Column with the comments (default: text), e.g. 评论内容."),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="Column with the ids (default: id, if any)."),
 ):
-    """Export the N comments the model is least sure about, as a GUIDELINES-format CSV with empty labels."""
+    """Export the N comments the model is least sure about, as a GUIDELINES-format CSV with empty labels.
+
+    Texts are cleaned and PII-masked as the pipeline does; boilerplate, meaningless and duplicate comments
+    are skipped.
+    """
     from voc.classify.active import run_label_queue, write_queue
 
-    queue = run_label_queue(model, data, n, out)
+    queue = run_label_queue(model, data, n, out, text_column, id_column)
     if out is None:
         sys.stdout.write(write_queue(queue))
     else:
         console.print(f"{len(queue)} comment(s) to label → {out} (uncertainty {queue['uncertainty'].min():.3f}"
-                      f"–{queue['uncertainty'].max():.3f})" if len(queue) else f"no comments in {data}")
+                      f"–{queue['uncertainty'].max():.3f})" if len(queue)
+                      else f"no comments worth labelling in {data} (all empty, boilerplate or duplicates)")
 
 
 @app.command()
