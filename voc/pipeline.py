@@ -184,6 +184,8 @@ class PipelineRun:
             for i, chunk in enumerate(reader):
                 res.rows_in += len(chunk.frame) + len(chunk.rejected)
                 quarantine.write(chunk.rejected)
+                for k, v in chunk.warnings.items():
+                    res.warnings[k] = res.warnings.get(k, 0) + v
                 if len(chunk.frame):
                     yield i, chunk.frame, str(parts)
 
