@@ -1,8 +1,11 @@
 """Chunked readers for CSV, TSV, XLSX, JSONL and Parquet dumps.
 
 Every reader yields :class:`RawChunk` objects: a DataFrame of string columns
-plus ``_row`` (the 1-based ordinal of the data row in the file), and the
-records it could not parse, each with a reason. Memory stays bounded by the
+plus ``_row``, and the records it could not parse, each with a reason and its
+row. ``_row`` is 1-based: for CSV/TSV the ordinal of the record after the
+header (empty lines skipped, a quoted multi-line value is one record); for
+JSONL the physical line number; for XLSX and Parquet the ordinal of the data
+row. Memory stays bounded by the
 chunk size whatever the file size.
 """
 
@@ -79,9 +82,10 @@ class Reader:
     def __iter__(self) -> Iterator[RawChunk]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _frame(self, rows: list[list[str]], start: int) -> pd.DataFrame:
+    def _frame(self, rows: list[list[str]], start: int | list[int]) -> pd.DataFrame:
+        """Rows as a frame; ``_row`` counts up from ``start``, or is ``start`` when it is a list of numbers."""
         df = pd.DataFrame(rows, columns=self.columns, dtype=object) if rows else pd.DataFrame(columns=self.columns)
-        df[ROW] = range(start, start + len(df))
+        df[ROW] = start if isinstance(start, list) else range(start, start + len(df))
         return df
 
 
@@ -126,8 +130,9 @@ class DelimitedReader(Reader):
         self._other = other_encoding(self._enc)
         self.columns = self._header()
 
-    def _blocks(self, size: int = BLOCK) -> Iterator[tuple[bytes, Split]]:
+    def _blocks(self, size: int | None = None) -> Iterator[tuple[bytes, Split]]:
         """Consecutive buffers of whole records, each with its split; a UTF-8 BOM is dropped."""
+        size = size or self.BLOCK
         with open(self.path, "rb") as f:
             if self._ascii_safe:
                 read = lambda: f.read(size)  # noqa: E731
@@ -176,8 +181,12 @@ class DelimitedReader(Reader):
                 text = raw.decode(enc)
             except UnicodeDecodeError:
                 continue
-            if "\ufffd" not in text:
-                return text
+            if "\ufffd" in text:
+                continue
+            if enc == "gb18030" and self.forced and not raw.isascii() and _valid(raw, "utf-8"):
+                raise InputError(f"the header of {self.path.name} looks like UTF-8, not {self.encoding}; "
+                                 f"set input.encoding=utf-8 or input.encoding=auto")
+            return text
         hint = "input.encoding=auto"
         if self.forced:
             try:
@@ -297,6 +306,14 @@ class DelimitedReader(Reader):
 _NAMES = {"utf-8": "UTF-8", "gb18030": "GB18030"}
 
 
+def _valid(data: bytes, enc: str) -> bool:
+    try:
+        data.decode(enc)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def _utf8(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
     """The column as strings when all its bytes are valid UTF-8 (vectorised), else None."""
     try:
@@ -369,7 +386,10 @@ class ExcelReader(Reader):
 
 
 class JsonlReader(Reader):
-    """One JSON object per line; bad lines are rejected with their reason."""
+    """One JSON object per line; bad lines are rejected with their reason and line number.
+
+    ``_row`` is the physical line number in the file (1-based), for parsed and rejected lines alike.
+    """
 
     def __init__(self, path: Path, chunk_size: int = 5000, encoding: str = "auto"):
         super().__init__(path, chunk_size)
@@ -395,31 +415,32 @@ class JsonlReader(Reader):
         return list(cols)
 
     def __iter__(self) -> Iterator[RawChunk]:
+        """Chunks whose ``_row`` is the physical line number (1-based; blank lines count but are skipped)."""
         rows: list[list[str]] = []
+        nums: list[int] = []
         rejected: list[Rejected] = []
-        start = 1
         with open(self.path, "rb") as fb:
             f = io.TextIOWrapper(fb, encoding=self.encoding, errors="replace")
-            for line in f:
+            for lineno, line in enumerate(f, start=1):
                 if not line.strip():
                     continue
                 try:
                     obj = json.loads(line)
                 except ValueError as e:
-                    rejected.append(Rejected(f"invalid JSON: {e.msg}", line.rstrip("\r\n")))
+                    rejected.append(Rejected(f"invalid JSON: {e.msg}", line.rstrip("\r\n"), lineno))
                     continue
                 if not isinstance(obj, dict):
-                    rejected.append(Rejected("JSON value is not an object", line.rstrip("\r\n")))
+                    rejected.append(Rejected("JSON value is not an object", line.rstrip("\r\n"), lineno))
                     continue
                 rows.append([_cell(obj.get(c)) for c in self.columns])
+                nums.append(lineno)
                 if len(rows) >= self.chunk_size:
                     self.done = fb.tell()
-                    yield RawChunk(self._frame(rows, start), rejected)
-                    start += len(rows)
-                    rows, rejected = [], []
+                    yield RawChunk(self._frame(rows, nums), rejected)
+                    rows, nums, rejected = [], [], []
         self.done = self.total
         if rows or rejected:
-            yield RawChunk(self._frame(rows, start), rejected)
+            yield RawChunk(self._frame(rows, nums), rejected)
 
 
 class ParquetReader(Reader):
