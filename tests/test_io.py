@@ -136,3 +136,167 @@ def test_quarantined_raw_lines_keep_missing_and_typed_cells():
     _, rejected, _ = map_columns(df, _cfg())
     want = [",".join(str(v) for k, v in df.loc[i].items() if k != "_row") for i in (1, 2)]
     assert [r.raw for r in rejected] == want and [r.row for r in rejected] == [2, 3]
+
+
+# --- encodings that are forced, wrong or mixed -------------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from voc.io.readers import DelimitedReader  # noqa: E402
+from voc.io.records import split_records  # noqa: E402
+
+LINES = ["1,好评,送餐很快", "2,差评,汤洒了一半", "3,中评,价格还行"]
+
+
+def _mixed(tmp_path, name="mixed.csv", header="编号,标签,内容", gbk_line=1):
+    """A UTF-8 CSV with one GBK line, as when two exports are concatenated."""
+    data = header.encode("utf-8") + b"\n" + b"".join(
+        (line.encode("gbk") if i == gbk_line else line.encode("utf-8")) + b"\n" for i, line in enumerate(LINES))
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def test_gbk_file_with_ascii_header_forced_to_utf8_loads_and_warns(tmp_path):
+    p = tmp_path / "gbk.csv"
+    p.write_bytes(("id,label,text\n" + "\n".join(LINES) + "\n").encode("gbk"))
+    r, df, rejected = read_all(p, encoding="utf-8")
+    assert df["text"].tolist() == [line.split(",")[2] for line in LINES] and rejected == []
+    assert df[ROW].tolist() == [1, 2, 3]
+
+
+def test_gbk_chunks_report_fallback_rows(tmp_path):
+    p = tmp_path / "gbk.csv"
+    p.write_bytes(("id,label,text\n" + "\n".join(LINES) + "\n").encode("gbk"))
+    warns = [c.warnings for c in open_reader(p, encoding="utf-8")]
+    assert sum(w.get("decoded_as_gb18030", 0) for w in warns) == 3
+
+
+def test_gbk_file_with_chinese_header_forced_to_utf8_is_one_clear_error(csv_gbk):
+    with pytest.raises(InputError, match=r"header of fb_gbk.csv is not valid utf-8 .*input.encoding=gb18030"):
+        open_reader(csv_gbk, encoding="utf-8")
+
+
+@pytest.mark.parametrize("header", ["编号,日期,内容", "编号,内容"])
+def test_utf8_header_forced_to_gb18030_is_one_clear_error(tmp_path, header):
+    # The first header fails strict GB18030; the second decodes as GB18030 mojibake but is valid UTF-8.
+    p = _mixed(tmp_path, header=header)
+    with pytest.raises(InputError, match=r"header of mixed.csv (is not valid|looks like UTF-8, not) gb18030.*"
+                                         r"input.encoding=utf-8"):
+        open_reader(p, encoding="gbk")
+
+
+@pytest.mark.parametrize("encoding", ["auto", "utf-8"])
+def test_utf8_file_with_one_gbk_line_loads(tmp_path, encoding):
+    p = _mixed(tmp_path)
+    assert detect_encoding(p.read_bytes()) == "utf-8"
+    chunks = list(open_reader(p, encoding=encoding))
+    df = pd.concat([c.frame for c in chunks], ignore_index=True)
+    assert df["内容"].tolist() == [line.split(",")[2] for line in LINES]
+    assert df[ROW].tolist() == [1, 2, 3] and not any(c.rejected for c in chunks)
+    assert sum(c.warnings.get("decoded_as_gb18030", 0) for c in chunks) == 1
+
+
+def test_mostly_gbk_file_detects_gb18030(tmp_path):
+    data = "编号,内容\n".encode("gbk") + "1,好\n2,房间很干净\n".encode("gbk") + "3,快\n".encode("utf-8")
+    assert detect_encoding(data) == "gb18030"
+
+
+def test_undecodable_row_is_quarantined_with_reason(tmp_path):
+    p = tmp_path / "bad_bytes.csv"
+    p.write_bytes("编号,内容\n1,很好\n".encode() + b"2,\xff\xfe\xff\n" + "3,不错\n".encode())
+    _, df, rejected = read_all(p)
+    assert df["内容"].tolist() == ["很好", "不错"] and df[ROW].tolist() == [1, 3]
+    assert [(r.reason, r.row) for r in rejected] == [("text is neither valid UTF-8 nor GB18030", 2)]
+    assert rejected[0].raw.startswith("2,")
+
+
+# --- row numbers of malformed and later rows ---------------------------------------------------------------
+
+@pytest.mark.parametrize("block", [1 << 20, 7])
+def test_malformed_rows_keep_exact_row_numbers_csv(tmp_path, block, monkeypatch):
+    monkeypatch.setattr(DelimitedReader, "BLOCK", block)
+    p = tmp_path / "rows.csv"
+    p.write_bytes('a,b,text\r\n1,2,好\r\n"3",4,"多行\r\n评论，带逗号"\r\n5,6,房间,很,脏\r\n7,8,干净\r\n\r\n9,10\r\n'
+                  '11,12,"说""不错"""\r\n'.encode("utf-8"))
+    _, df, rejected = read_all(p, chunk_size=2)
+    assert df["text"].tolist() == ["好", "多行\r\n评论，带逗号", "干净", '说"不错"']
+    assert df[ROW].tolist() == [1, 2, 4, 6]
+    assert [(r.row, r.reason) for r in rejected] == [
+        (3, "malformed row: 5 fields, expected 3"), (5, "malformed row: 2 fields, expected 3")]
+    assert rejected[0].raw == "5,6,房间,很,脏"
+
+
+def test_malformed_rows_keep_exact_row_numbers_tsv(tmp_path):
+    p = tmp_path / "rows.tsv"
+    p.write_text('a\tb\ttext\n1\t2\t说"好\n3\t4\t多\t余\n5\t6\t"差\n7\n8\t9\t行\n', encoding="utf-8")
+    _, df, rejected = read_all(p)
+    assert df["text"].tolist() == ['说"好', '"差', "行"] and df[ROW].tolist() == [1, 3, 5]
+    assert [r.row for r in rejected] == [2, 4]
+
+
+def test_unclosed_quote_at_end_is_rejected(tmp_path):
+    p = tmp_path / "open.csv"
+    p.write_text('a,b\n1,好\n2,"没有\n结束\n', encoding="utf-8")
+    _, df, rejected = read_all(p)
+    assert df["b"].tolist() == ["好"]
+    assert [(r.row, r.reason) for r in rejected] == [(2, "malformed row: a quote is never closed")]
+
+
+_CELL = st.text(alphabet=["a", "好", ",", '"', "\n", "\r", " "], max_size=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(st.lists(_CELL, min_size=1, max_size=4), max_size=8), raw=st.booleans(),
+       block=st.sampled_from([3, 8, 64]))
+def test_reader_agrees_with_python_csv(tmp_path_factory, lines, raw, block):
+    """Records, fields and row numbers match Python's csv module, for quoted and stray-quote input."""
+    import csv
+    import io
+
+    buf = io.StringIO(newline="")
+    if raw:  # cells written as they are: stray quotes, bare line ends
+        buf.write("x,y,z\n" + "\n".join(",".join(cells) for cells in lines) + "\n")
+    else:
+        w = csv.writer(buf)
+        w.writerow(["x", "y", "z"])
+        w.writerows(lines)
+    text = buf.getvalue()
+    try:
+        want = [r for r in csv.reader(io.StringIO(text, newline=""), strict=False) if r][1:]
+    except csv.Error:
+        return
+    p = tmp_path_factory.mktemp("h") / "h.csv"
+    p.write_bytes(text.encode("utf-8"))
+    r = open_reader(p)
+    r.BLOCK = block
+    frames, rejected = [], []
+    for c in r:
+        frames.append(c.frame)
+        rejected += c.rejected
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["x", "y", "z", ROW])
+    # A quote left open at the end of the file: Python's csv keeps the record, the reader rejects it.
+    unclosed = split_records(text.encode("utf-8"), ord(","), True, final=True).unclosed
+    ok = [len(row) == 3 for row in want]
+    if unclosed:
+        ok[-1] = False
+    good = [(i + 1, row) for i, row in enumerate(want) if ok[i]]
+    assert df[ROW].tolist() == [i for i, _ in good]
+    assert df[["x", "y", "z"]].values.tolist() == [row for _, row in good]
+    assert sorted(x.row for x in rejected) == [i + 1 for i in range(len(want)) if not ok[i]]
+
+
+def test_split_records_waits_for_a_whole_record():
+    sp = split_records('1,"a\n'.encode(), ord(","), True, final=False)
+    assert sp.consumed == 0 and len(sp.starts) == 0
+    sp = split_records(b"1,2\r", ord(","), True, final=False)  # CR may be half of CRLF
+    assert sp.consumed == 0
+
+
+def test_jsonl_row_is_the_line_number(tmp_path):
+    p = tmp_path / "lines.jsonl"
+    p.write_text('{"内容": "好"}\n\n{坏掉的\n{"内容": "差"}\n[1]\n{"内容": "中"}\n', encoding="utf-8")
+    _, df, rejected = read_all(p, chunk_size=1)
+    assert df[ROW].tolist() == [1, 4, 6]
+    assert [(r.row, r.reason.split(":")[0]) for r in rejected] == [(3, "invalid JSON"),
+                                                                   (5, "JSON value is not an object")]

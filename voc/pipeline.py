@@ -212,6 +212,8 @@ class PipelineRun:
             for i, chunk in enumerate(reader):
                 res.rows_in += len(chunk.frame) + len(chunk.rejected)
                 quarantine.write(chunk.rejected)
+                for k, v in chunk.warnings.items():
+                    res.warnings[k] = res.warnings.get(k, 0) + v
                 frame = chunk.frame
                 if dups is not None and len(frame):  # in the main process: ids seen in any earlier chunk
                     frame, rejected = dups.split(frame)

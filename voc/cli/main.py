@@ -61,7 +61,11 @@ def run(
                   + ("" if res.balanced else "  [bold red](MISMATCH)[/]"))
     if res.reasons:
         console.print("quarantined: " + ", ".join(f"{k} {v}" for k, v in sorted(res.reasons.items())))
-    nulled = {k: v for k, v in res.warnings.items() if v}
+    decoded = {k: v for k, v in res.warnings.items() if v and k.startswith("decoded_as_")}
+    if decoded:
+        console.print("rows in the file's other encoding (decoded, check them): "
+                      + ", ".join(f"{k.removeprefix('decoded_as_')} {v}" for k, v in sorted(decoded.items())))
+    nulled = {k: v for k, v in res.warnings.items() if v and not k.startswith("decoded_as_")}
     if nulled:
         console.print("values set to null: " + ", ".join(f"{k} {v}" for k, v in sorted(nulled.items())))
     console.print(f"{res.seconds:.2f}s ({rate:,.0f} rows/s) → {res.out_dir}")

@@ -33,8 +33,9 @@ def detect_encoding(data: bytes) -> str:
 
     Order: a UTF-8 BOM gives ``utf-8-sig``; bytes that decode as UTF-8
     (allowing a multibyte character cut at the end of the sample) give
-    ``utf-8``; bytes that decode as GB18030 give ``gb18030`` (a superset of
-    GBK and GB2312); otherwise charset-normalizer's best guess.
+    ``utf-8``; a mix (files concatenated from two exports) gives the encoding
+    of most of its non-ASCII lines, UTF-8 or GB18030 (a superset of GBK and
+    GB2312); otherwise charset-normalizer's best guess.
     """
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -42,6 +43,9 @@ def detect_encoding(data: bytes) -> str:
         return "utf-16"
     if _decodes(data, "utf-8"):
         return "utf-8"
+    mixed = _line_majority(data)
+    if mixed:
+        return mixed
     if _decodes(data, "gb18030"):
         return "gb18030"
     from charset_normalizer import from_bytes
@@ -50,6 +54,36 @@ def detect_encoding(data: bytes) -> str:
     if best is None:
         raise InputError("cannot detect the file's text encoding; set input.encoding (utf-8 or gb18030)")
     return normalize_encoding(best.encoding)
+
+
+def _line_majority(data: bytes) -> str | None:
+    """``utf-8`` or ``gb18030``: which one more of the sample's non-ASCII lines decode as strictly.
+
+    A line valid in both counts as UTF-8 (GBK text is rarely valid UTF-8, the reverse is common).
+    None when no line decodes as either.
+    """
+    lines = data.split(b"\n")
+    if len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut mid-character
+    votes = {"utf-8": 0, "gb18030": 0}
+    for line in lines:
+        if line.isascii():
+            continue
+        for enc in votes:
+            try:
+                line.decode(enc)
+            except UnicodeDecodeError:
+                continue
+            votes[enc] += 1
+            break
+    if not any(votes.values()):
+        return None
+    return "utf-8" if votes["utf-8"] >= votes["gb18030"] else "gb18030"
+
+
+def other_encoding(enc: str) -> str:
+    """The encoding a stray line of a file in ``enc`` is tried with: GB18030 for UTF-8 files, else UTF-8."""
+    return "gb18030" if enc in ("utf-8", "utf-8-sig") else "utf-8"
 
 
 def _decodes(data: bytes, enc: str) -> bool:

@@ -1,13 +1,17 @@
 """Chunked readers for CSV, TSV, XLSX, JSONL and Parquet dumps.
 
 Every reader yields :class:`RawChunk` objects: a DataFrame of string columns
-plus ``_row`` (the 1-based ordinal of the data row in the file), and the
-records it could not parse, each with a reason. Memory stays bounded by the
+plus ``_row``, and the records it could not parse, each with a reason and its
+row. ``_row`` is 1-based: for CSV/TSV the ordinal of the record after the
+header (empty lines skipped, a quoted multi-line value is one record); for
+JSONL the physical line number; for XLSX and Parquet the ordinal of the data
+row. Memory stays bounded by the
 chunk size whatever the file size.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -16,11 +20,14 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from voc.errors import InputError
-from voc.io.encoding import sniff_file_encoding
+from voc.io.encoding import other_encoding, sniff_file_encoding
+from voc.io.records import Split, split_records
 
 ROW = "_row"
 FORMATS = ("csv", "tsv", "xlsx", "jsonl", "parquet")
@@ -39,10 +46,12 @@ class Rejected:
 
 @dataclass
 class RawChunk:
-    """A batch of source rows as strings, plus the records rejected while reading it."""
+    """A batch of source rows as strings, plus the records rejected while reading it and counts of
+    things worth a warning (``decoded_as_gb18030``: rows read in the file's other encoding)."""
 
     frame: pd.DataFrame
     rejected: list[Rejected] = field(default_factory=list)
+    warnings: dict[str, int] = field(default_factory=dict)
 
 
 def infer_format(path: Path, fmt: str = "auto") -> str:
@@ -73,9 +82,10 @@ class Reader:
     def __iter__(self) -> Iterator[RawChunk]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _frame(self, rows: list[list[str]], start: int) -> pd.DataFrame:
+    def _frame(self, rows: list[list[str]], start: int | list[int]) -> pd.DataFrame:
+        """Rows as a frame; ``_row`` counts up from ``start``, or is ``start`` when it is a list of numbers."""
         df = pd.DataFrame(rows, columns=self.columns, dtype=object) if rows else pd.DataFrame(columns=self.columns)
-        df[ROW] = range(start, start + len(df))
+        df[ROW] = start if isinstance(start, list) else range(start, start + len(df))
         return df
 
 
@@ -95,77 +105,229 @@ def _cell(v) -> str:
 
 
 class DelimitedReader(Reader):
-    """CSV/TSV through pyarrow's streaming reader; malformed lines are rejected, not fatal."""
+    """CSV/TSV, read in blocks of bytes: records are split on bytes, parsed by pyarrow, then decoded.
+
+    ``_row`` is the ordinal of the record after the header (empty lines are not
+    records; a quoted value with line breaks is one record). Malformed records
+    (wrong number of fields, unclosed quote) and records whose text is neither
+    valid in the file's encoding nor in the other of UTF-8/GB18030 are
+    rejected with their reason and row; cells in the other encoding are
+    decoded with it and counted in ``warnings`` as ``decoded_as_<encoding>``.
+    """
+
+    BLOCK = 1 << 20
+    MAX_RECORD = 64 << 20
 
     def __init__(self, path: Path, chunk_size: int = 5000, encoding: str = "auto", delimiter: str = ","):
         super().__init__(path, chunk_size)
         self.encoding = sniff_file_encoding(self.path, encoding)
+        self.forced = bool(encoding) and encoding.lower() != "auto"
         self.delimiter = delimiter
         self.total = max(self.path.stat().st_size, 1)
+        # Encodings that keep ASCII bytes as they are are parsed as bytes; others (UTF-16) are transcoded.
+        self._ascii_safe = '\n\r\t,"'.encode(self.encoding, "replace") == b'\n\r\t,"'
+        self._enc = "utf-8" if self.encoding == "utf-8-sig" or not self._ascii_safe else self.encoding
+        self._other = other_encoding(self._enc)
         self.columns = self._header()
 
+    def _blocks(self, size: int | None = None) -> Iterator[tuple[bytes, Split]]:
+        """Consecutive buffers of whole records, each with its split; a UTF-8 BOM is dropped."""
+        size = size or self.BLOCK
+        with open(self.path, "rb") as f:
+            if self._ascii_safe:
+                read = lambda: f.read(size)  # noqa: E731
+            else:
+                text = codecs.getreader(self.encoding)(f, errors="replace")
+                read = lambda: text.read(size).encode("utf-8")  # noqa: E731
+            carry, first = b"", True
+            while True:
+                data = read()
+                buf = carry + data
+                if first:
+                    buf = buf[3:] if buf.startswith(codecs.BOM_UTF8) else buf
+                    first = False
+                sp = split_records(buf, ord(self.delimiter), self.delimiter == ",", final=not data)
+                if sp.consumed == 0 and data:
+                    if len(buf) > self.MAX_RECORD:
+                        raise InputError(f"{self.path.name} has a record longer than {self.MAX_RECORD >> 20} MiB "
+                                         f"near byte {f.tell() - len(buf)}; a quote is probably never closed")
+                    carry = buf
+                    continue
+                self.done = min(f.tell(), self.total)
+                yield buf, sp
+                if not data:
+                    return
+                carry = buf[sp.consumed:]
+
     def _header(self) -> list[str]:
-        with open(self.path, encoding=self.encoding, errors="replace", newline="") as f:
-            quote = csv.QUOTE_MINIMAL if self.delimiter == "," else csv.QUOTE_NONE
-            first = next(csv.reader(f, delimiter=self.delimiter, quoting=quote), None)
+        for buf, sp in self._blocks(1 << 14):
+            if len(sp.starts):
+                raw = buf[sp.starts[0]:sp.ends[0]]
+                break
+        else:
+            raw = b""
+        text = self._decode_header(raw)
+        quote = csv.QUOTE_MINIMAL if self.delimiter == "," else csv.QUOTE_NONE
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter, quoting=quote), None)
         if not first or not any(c.strip() for c in first):
             raise InputError(f"{self.path.name} is empty or has no header row; the first line must name the columns")
         return [c.strip() for c in first]
 
+    def _decode_header(self, raw: bytes) -> str:
+        """The header in the file's encoding; a clear error when it is not valid there."""
+        encs = [self._enc] if self.forced else [self._enc, self._other]
+        for enc in encs:
+            try:
+                text = raw.decode(enc)
+            except UnicodeDecodeError:
+                continue
+            if "\ufffd" in text:
+                continue
+            if enc == "gb18030" and self.forced and not raw.isascii() and _valid(raw, "utf-8"):
+                raise InputError(f"the header of {self.path.name} looks like UTF-8, not {self.encoding}; "
+                                 f"set input.encoding=utf-8 or input.encoding=auto")
+            return text
+        hint = "input.encoding=auto"
+        if self.forced:
+            try:
+                found = sniff_file_encoding(self.path, "auto")
+            except InputError:
+                found = None
+            if found and found != self.encoding:
+                hint = f"input.encoding={found} (detected) or input.encoding=auto"
+        else:
+            hint = "input.encoding (utf-8 or gb18030)"
+        raise InputError(f"the header of {self.path.name} is not valid {self.encoding} text; set {hint}")
+
     def __iter__(self) -> Iterator[RawChunk]:
+        ncols = len(self.columns)
+        rejected: list[Rejected] = []
+        warns: dict[str, int] = {}
+        buf_frames: list[pd.DataFrame] = []
+        n_buf = 0
+        row = 0
+        header = True
+        for buf, sp in self._blocks():
+            starts, ends, fields = sp.starts, sp.ends, sp.fields
+            if header and len(starts):
+                starts, ends, fields = starts[1:], ends[1:], fields[1:]
+                header = False
+            rows = np.arange(row + 1, row + 1 + len(starts))
+            row += len(starts)
+            good = fields == ncols
+            if sp.unclosed and len(good):
+                good[-1] = False
+            for i in np.flatnonzero(~good).tolist():
+                reason = (f"malformed row: {fields[i]} fields, expected {ncols}" if fields[i] != ncols
+                          else "malformed row: a quote is never closed")
+                rejected.append(Rejected(reason, self._raw(buf[starts[i]:ends[i]]), int(rows[i])))
+            if good.any():
+                df = self._parse(buf, starts[good], ends[good], rows[good], good.all(), rejected, warns)
+                buf_frames.append(df)
+                n_buf += len(df)
+            while n_buf >= self.chunk_size:
+                chunk, buf_frames, n_buf = _take(buf_frames, self.chunk_size)
+                out, rejected, w, warns = rejected, [], warns, {}
+                yield RawChunk(chunk, out, w)
+        self.done = self.total
+        if n_buf or rejected:
+            chunk = pd.concat(buf_frames, ignore_index=True) if buf_frames else self._frame([], 1)
+            yield RawChunk(chunk, rejected, warns)
+
+    def _raw(self, data: bytes) -> str:
+        """A record's bytes as text for the quarantine file, whatever their encoding."""
+        for enc in (self._enc, self._other):
+            try:
+                return data.decode(enc)
+            except UnicodeDecodeError:
+                pass
+        return data.decode(self._enc, errors="replace")
+
+    def _parse(self, buf: bytes, starts: np.ndarray, ends: np.ndarray, rows: np.ndarray, contiguous: bool,
+               rejected: list[Rejected], warns: dict[str, int]) -> pd.DataFrame:
+        """Parse well-formed records with pyarrow as bytes, then decode them; undecodable rows are rejected."""
         import pyarrow.csv as pcsv
 
-        rejected: list[Rejected] = []
-        ncols = len(self.columns)
-
-        def on_invalid(row) -> str:
-            rejected.append(Rejected(f"malformed row: {row.actual_columns} fields, expected {row.expected_columns}",
-                                     row.text or ""))
-            return "skip"
-
-        enc = "utf8" if self.encoding in ("utf-8", "utf-8-sig") else self.encoding
-        names = [f"c{i}" for i in range(ncols)]
-        f = open(self.path, "rb")
+        names = [f"c{i}" for i in range(len(self.columns))]
+        data = buf[starts[0]:ends[-1]] if contiguous else b"\n".join(
+            buf[s:e] for s, e in zip(starts.tolist(), ends.tolist()))
         try:
-            reader = pcsv.open_csv(
-                f,
-                read_options=pcsv.ReadOptions(encoding=enc, column_names=names, skip_rows=1, block_size=1 << 20),
-                parse_options=pcsv.ParseOptions(
-                    delimiter=self.delimiter, quote_char='"' if self.delimiter == "," else False,
-                    newlines_in_values=self.delimiter == ",", invalid_row_handler=on_invalid),
-                convert_options=pcsv.ConvertOptions(
-                    column_types={n: pa.string() for n in names}, strings_can_be_null=False,
-                    quoted_strings_can_be_null=False),
-            )
-            buf: list[pd.DataFrame] = []
-            n_buf = 0
-            start = 1
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    break
-                except pa.ArrowInvalid as e:
-                    raise InputError(f"cannot parse {self.path.name} as {self.encoding} text ({str(e)[:80]}); "
-                                     f"set input.encoding") from None
-                df = batch.to_pandas()
-                df.columns = self.columns
-                buf.append(df)
-                n_buf += len(df)
-                self.done = f.tell()
-                while n_buf >= self.chunk_size:
-                    chunk, buf, n_buf = _take(buf, self.chunk_size)
-                    chunk[ROW] = range(start, start + len(chunk))
-                    start += len(chunk)
-                    out, rejected = rejected, []
-                    yield RawChunk(chunk, out)
-            self.done = self.total
-            if n_buf or rejected:
-                chunk = pd.concat(buf, ignore_index=True) if buf else pd.DataFrame(columns=self.columns)
-                chunk[ROW] = range(start, start + len(chunk))
-                yield RawChunk(chunk, rejected)
-        finally:
-            f.close()
+            table = pcsv.read_csv(
+                pa.BufferReader(data),
+                read_options=pcsv.ReadOptions(column_names=names, use_threads=True, block_size=len(data) + 1),
+                parse_options=pcsv.ParseOptions(delimiter=self.delimiter,
+                                                quote_char='"' if self.delimiter == "," else False,
+                                                newlines_in_values=self.delimiter == ","),
+                convert_options=pcsv.ConvertOptions(column_types={n: pa.binary() for n in names},
+                                                    strings_can_be_null=False, quoted_strings_can_be_null=False))
+        except pa.ArrowInvalid as e:  # the splitter and pyarrow disagree: a bug, but say where
+            raise InputError(f"cannot split {self.path.name} into rows near row {rows[0]} ({str(e)[:80]}); "
+                             f"check its quotes") from None
+        if table.num_rows != len(rows):
+            raise InputError(f"cannot split {self.path.name} into rows near row {rows[0]}; check its quotes")
+        cols, bad, other = [], np.zeros(len(rows), bool), np.zeros(len(rows), bool)
+        for col in table.columns:
+            text = _utf8(col) if self._enc == "utf-8" else _ascii(col)
+            if text is None:
+                text = pa.array(self._decode_cells(col.to_pylist(), bad, other), pa.string())
+            cols.append(text)
+        df = pa.table(cols, names=names).to_pandas()
+        df.columns = self.columns
+        df[ROW] = rows
+        if bad.any():
+            for i in np.flatnonzero(bad).tolist():
+                line = buf[starts[i]:ends[i]].decode(self._enc, errors="replace")
+                rejected.append(Rejected(f"text is neither valid {_NAMES[self._enc]} nor {_NAMES[self._other]}",
+                                         line, int(rows[i])))
+            df = df[~bad].reset_index(drop=True)
+        n_other = int((other & ~bad).sum())
+        if n_other:
+            key = f"decoded_as_{self._other}"
+            warns[key] = warns.get(key, 0) + n_other
+        return df
+
+    def _decode_cells(self, values: list[bytes], bad: np.ndarray, other: np.ndarray) -> list[str | None]:
+        out: list[str | None] = []
+        for i, v in enumerate(values):
+            try:
+                out.append(v.decode(self._enc))
+                continue
+            except UnicodeDecodeError:
+                pass
+            try:
+                out.append(v.decode(self._other))
+                other[i] = True
+            except UnicodeDecodeError:
+                out.append(None)
+                bad[i] = True
+        return out
+
+
+_NAMES = {"utf-8": "UTF-8", "gb18030": "GB18030"}
+
+
+def _valid(data: bytes, enc: str) -> bool:
+    try:
+        data.decode(enc)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _utf8(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """The column as strings when all its bytes are valid UTF-8 (vectorised), else None."""
+    try:
+        return pc.cast(col, pa.string())
+    except pa.ArrowInvalid:
+        return None
+
+
+def _ascii(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """The column as strings when it is all ASCII (valid in every supported encoding), else None."""
+    text = _utf8(col)
+    if text is None or not pc.all(pc.string_is_ascii(text)).as_py() in (True, None):
+        return None
+    return text
 
 
 def _take(buf: list[pd.DataFrame], n: int) -> tuple[pd.DataFrame, list[pd.DataFrame], int]:
@@ -225,7 +387,10 @@ class ExcelReader(Reader):
 
 
 class JsonlReader(Reader):
-    """One JSON object per line; bad lines are rejected with their reason."""
+    """One JSON object per line; bad lines are rejected with their reason and line number.
+
+    ``_row`` is the physical line number in the file (1-based), for parsed and rejected lines alike.
+    """
 
     def __init__(self, path: Path, chunk_size: int = 5000, encoding: str = "auto"):
         super().__init__(path, chunk_size)
@@ -251,31 +416,32 @@ class JsonlReader(Reader):
         return list(cols)
 
     def __iter__(self) -> Iterator[RawChunk]:
+        """Chunks whose ``_row`` is the physical line number (1-based; blank lines count but are skipped)."""
         rows: list[list[str]] = []
+        nums: list[int] = []
         rejected: list[Rejected] = []
-        start = 1
         with open(self.path, "rb") as fb:
             f = io.TextIOWrapper(fb, encoding=self.encoding, errors="replace")
-            for line in f:
+            for lineno, line in enumerate(f, start=1):
                 if not line.strip():
                     continue
                 try:
                     obj = json.loads(line)
                 except ValueError as e:
-                    rejected.append(Rejected(f"invalid JSON: {e.msg}", line.rstrip("\r\n")))
+                    rejected.append(Rejected(f"invalid JSON: {e.msg}", line.rstrip("\r\n"), lineno))
                     continue
                 if not isinstance(obj, dict):
-                    rejected.append(Rejected("JSON value is not an object", line.rstrip("\r\n")))
+                    rejected.append(Rejected("JSON value is not an object", line.rstrip("\r\n"), lineno))
                     continue
                 rows.append([_cell(obj.get(c)) for c in self.columns])
+                nums.append(lineno)
                 if len(rows) >= self.chunk_size:
                     self.done = fb.tell()
-                    yield RawChunk(self._frame(rows, start), rejected)
-                    start += len(rows)
-                    rows, rejected = [], []
+                    yield RawChunk(self._frame(rows, nums), rejected)
+                    rows, nums, rejected = [], [], []
         self.done = self.total
         if rows or rejected:
-            yield RawChunk(self._frame(rows, start), rejected)
+            yield RawChunk(self._frame(rows, nums), rejected)
 
 
 class ParquetReader(Reader):
