@@ -100,6 +100,11 @@ def test_train_blend_round_trip(tmp_path, sent_file):
     assert names and set(metrics["checks"]) == names
     card = (tmp_path / "m" / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "## Other domains" in card and all(f"`{n}`" in card for n in names)
+    assert "24 rows, binary labels" in card and metrics["train_labels"] == {"negative": 12, "positive": 12}
+    from voc.classify.train import _labels_text
+
+    assert _labels_text({"train_labels": {"negative": 5, "neutral": 2, "positive": 1_200}}) == \
+        "labels negative 5, neutral 2, positive 1,200"
     three = [r for r in metrics["checks"].values() if r["all"]["mode"] == "3-class"]
     assert three and all(0 <= r["polar"]["accuracy"] <= 1 and r["polar"]["n"] < r["n"] for r in three)
 

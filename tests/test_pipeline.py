@@ -71,6 +71,9 @@ def test_query_filters(fixture_run):
     assert query_comments(out, CommentQuery(segments={"city": "北京"}))["id"].tolist() == ["A2"]
     assert query_comments(out, CommentQuery(since="2026-07-01", until="2026-07-08"))["id"].tolist() == ["A3"]
     assert query_comments(out, CommentQuery(keyword="洒了"))["id"].tolist() == ["A6"]
+    # the scores the run has (NPS here, not CSAT) come right after the sentiment
+    cols = query_comments(out, CommentQuery()).columns.tolist()
+    assert cols[cols.index("sentiment") + 1] == "nps" and "csat" not in cols
     assert set(query_comments(out, CommentQuery(sentiment="neutral"))["id"]) >= {"A4"}
     with pytest.raises(InputError, match="unknown segment"):
         query_comments(out, CommentQuery(segments={"country": "中国"}))

@@ -137,7 +137,8 @@ def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Pa
     weights = train["source_file"].map(data_weights).fillna(1.0).to_numpy() if data_weights else None
     model = TfidfSentiment(random_state=seed, **params).fit(train["text"].tolist(), train["label"].tolist(),
                                                             sample_weight=weights)
-    metrics: dict = {"train_rows": int(len(train)), "train_seconds": 0.0, "dev": {}}
+    metrics: dict = {"train_rows": int(len(train)), "train_seconds": 0.0, "dev": {},
+                     "train_labels": {str(k): int(v) for k, v in train["label"].value_counts().sort_index().items()}}
     if cat is not None:
         metrics["excluded_overlap_with_neutral_file"] = excluded
         tune = hash_split(cat["id"], 0.5, seed)
@@ -203,6 +204,14 @@ def _extra_text(config: dict) -> str:
     return "\n" + "\n".join(f"`models/labels/{n}` holds {EXTRA_FILES[n]}; we wrote them ourselves." for n in names)
 
 
+def _labels_text(metrics: dict) -> str:
+    """``binary labels`` or the label counts, for the card."""
+    counts = metrics.get("train_labels") or {}
+    if set(counts) <= {"negative", "positive"}:
+        return "binary labels"
+    return "labels " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+
+
 def _weights_text(config: dict) -> str:
     w = config.get("data_weights") or {}
     return ("; row weights " + ", ".join(f"`{k}` ×{v:g}" for k, v in w.items())) if w else ""
@@ -249,7 +258,7 @@ e-commerce and food delivery) positive-vs-negative accuracy was 0.852 for TF-IDF
 from the training data ({metrics.get('excluded_overlap_with_neutral_file', 0)} rows), since they tune neutral.
 
 ## Data
-Training: {', '.join(f'`{Path(d).name}`' for d in config['data'])} ({metrics['train_rows']:,} rows, binary labels){_weights_text(config)}.
+Training: {', '.join(f'`{Path(d).name}`' for d in config['data'])} ({metrics['train_rows']:,} rows, {_labels_text(metrics)}){_weights_text(config)}.
 `../shared/data` holds public Chinese review corpora (hotels and ten e-commerce categories; not in the repo).{_extra_text(config)}
 
 ## Metrics

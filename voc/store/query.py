@@ -12,6 +12,7 @@ from voc.errors import InputError
 from voc.store.store import STORE_NAME
 
 DEFAULT_COLUMNS = ["id", "date", "channel", "sentiment", "text"]
+SCORE_COLUMNS = ["nps", "csat", "rating", "ces"]  # shown when the run has values for them
 
 
 @dataclass
@@ -102,7 +103,13 @@ def query_comments(run_dir: str | Path, q: CommentQuery) -> pd.DataFrame:
             where.append("(c.text LIKE ? OR list_contains(c.keywords, ?))")
             params += [f"%{q.keyword}%", q.keyword]
         tax_cols = [c for c in cols if c not in _BASE_COLS and not c.startswith("seg_")]
-        select = ", ".join(f'c."{c}"' for c in DEFAULT_COLUMNS + [c for c in cols if c.startswith("seg_")] + tax_cols)
+        scores = [c for c in SCORE_COLUMNS if c in cols]
+        if scores:  # the scores the run has values for (NPS, CSAT ...), after the sentiment
+            counts = con.execute("SELECT " + ", ".join(f'count("{c}")' for c in scores) + " FROM comments").fetchone()
+            scores = [c for c, k in zip(scores, counts) if k]
+        at = DEFAULT_COLUMNS.index("sentiment") + 1
+        shown = DEFAULT_COLUMNS[:at] + scores + DEFAULT_COLUMNS[at:]
+        select = ", ".join(f'c."{c}"' for c in shown + [c for c in cols if c.startswith("seg_")] + tax_cols)
         sql = f"SELECT {select} FROM comments c"
         if where:
             sql += " WHERE " + " AND ".join(where)
