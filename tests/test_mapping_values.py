@@ -119,3 +119,14 @@ def test_auto_models_are_the_shipped_ones_or_the_baselines(tmp_path, csv_utf8, m
     monkeypatch.setenv("VOC_MODELS_DIR", str(tmp_path / "none"))
     cfg = resolve_auto(PipelineConfig.model_validate(data))
     assert cfg.sentiment.model == "lexicon" and {t.mapper for t in cfg.taxonomies} == {"rules"}
+
+
+def test_excel_row_numbers_count_blank_rows(tmp_path, rows):
+    from tests.conftest import HEADER
+    from voc.io.readers import open_reader
+
+    p = tmp_path / "gaps.xlsx"
+    frame = pd.DataFrame([rows[0], [None] * len(HEADER), rows[1], rows[2]], columns=HEADER)
+    frame.to_excel(p, index=False)
+    got = pd.concat([c.frame for c in open_reader(p, chunk_size=2)])
+    assert got["编号"].tolist() == ["A1", "A2", "A3"] and got[ROW].tolist() == [1, 3, 4]  # sheet rows 2, 4, 5

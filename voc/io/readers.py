@@ -369,20 +369,20 @@ class ExcelReader(Reader):
     def __iter__(self) -> Iterator[RawChunk]:
         n = len(self.columns)
         rows: list[list[str]] = []
-        start = 1
-        for values in self._rows:
+        numbers: list[int] = []  # data row numbers (sheet row - 1): blank rows count, so they match the sheet
+        for number, values in enumerate(self._rows, start=1):
             cells = [_cell(v) for v in values[:n]]
             if not any(cells):
-                continue  # trailing blank rows in sheets are formatting, not data
+                continue  # blank rows in sheets are formatting, not data
             rows.append(cells + [""] * (n - len(cells)))
+            numbers.append(number)
             if len(rows) >= self.chunk_size:
                 self.done += len(rows)
-                yield RawChunk(self._frame(rows, start))
-                start += len(rows)
-                rows = []
+                yield RawChunk(self._frame(rows, numbers))
+                rows, numbers = [], []
         self.done = self.total
         if rows:
-            yield RawChunk(self._frame(rows, start))
+            yield RawChunk(self._frame(rows, numbers))
         self._wb.close()
 
 
