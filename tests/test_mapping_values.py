@@ -130,3 +130,19 @@ def test_excel_row_numbers_count_blank_rows(tmp_path, rows):
     frame.to_excel(p, index=False)
     got = pd.concat([c.frame for c in open_reader(p, chunk_size=2)])
     assert got["编号"].tolist() == ["A1", "A2", "A3"] and got[ROW].tolist() == [1, 3, 4]  # sheet rows 2, 4, 5
+
+
+def test_jsonl_lines_in_the_other_encoding(tmp_path):
+    from voc.io.readers import open_reader
+
+    p = tmp_path / "mixed.jsonl"
+    good = '{"id": "1", "text": "房间很干净"}\n'.encode("utf-8")
+    gbk = '{"id": "2", "text": "送餐太慢了"}\n'.encode("gb18030")
+    junk = b"{\"id\": \"3\", \"text\": \"\xff\xfe\xff\"}\n"
+    p.write_bytes(b"\xef\xbb\xbf" + good + gbk + junk + good.replace(b'"1"', b'"4"'))
+    chunks = list(open_reader(p, chunk_size=10))
+    got = pd.concat([c.frame for c in chunks])
+    assert got["text"].tolist() == ["房间很干净", "送餐太慢了", "房间很干净"] and got[ROW].tolist() == [1, 2, 4]
+    rej = [r for c in chunks for r in c.rejected]
+    assert [(r.row, r.reason) for r in rej] == [(3, "text is neither valid UTF-8 nor GB18030")]
+    assert sum(c.warnings.get("decoded_as_gb18030", 0) for c in chunks) == 1

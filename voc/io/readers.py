@@ -389,7 +389,9 @@ class ExcelReader(Reader):
 class JsonlReader(Reader):
     """One JSON object per line; bad lines are rejected with their reason and line number.
 
-    ``_row`` is the physical line number in the file (1-based), for parsed and rejected lines alike.
+    ``_row`` is the physical line number in the file (1-based), for parsed and rejected lines alike. A line
+    that is not valid in the file's encoding is decoded with the other of UTF-8/GB18030 (counted in
+    ``warnings`` as ``decoded_as_<encoding>``), or rejected when it is valid in neither.
     """
 
     def __init__(self, path: Path, chunk_size: int = 5000, encoding: str = "auto"):
@@ -415,33 +417,65 @@ class JsonlReader(Reader):
             raise InputError(f"{self.path.name} has no JSON objects in its first lines; expected one object per line")
         return list(cols)
 
+    def _lines(self, warns: dict[str, int]) -> Iterator[tuple[int, str, str | None]]:
+        """``(line number, text, problem)`` of each non-blank line; ``problem`` says why a line that is valid
+        in neither UTF-8 nor GB18030 cannot be used (None for usable lines)."""
+        enc = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+        if enc not in _NAMES:  # UTF-16 and other wide encodings: lines are found after decoding
+            with open(self.path, encoding=self.encoding, errors="replace") as f:
+                for lineno, line in enumerate(f, start=1):
+                    self.done = min(self.done + len(line), self.total)
+                    if line.strip():
+                        yield lineno, line, None
+            return
+        other = other_encoding(enc)
+        with open(self.path, "rb") as fb:
+            for lineno, raw in enumerate(fb, start=1):
+                self.done += len(raw)
+                if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8):]
+                if not raw.strip():
+                    continue
+                try:
+                    yield lineno, raw.decode(enc), None
+                    continue
+                except UnicodeDecodeError:
+                    pass
+                try:
+                    line = raw.decode(other)
+                except UnicodeDecodeError:
+                    yield (lineno, raw.decode(enc, "replace").rstrip("\r\n"),
+                           f"text is neither valid {_NAMES[enc]} nor {_NAMES[other]}")
+                    continue
+                warns[f"decoded_as_{other}"] = warns.get(f"decoded_as_{other}", 0) + 1
+                yield lineno, line, None
+
     def __iter__(self) -> Iterator[RawChunk]:
         """Chunks whose ``_row`` is the physical line number (1-based; blank lines count but are skipped)."""
         rows: list[list[str]] = []
         nums: list[int] = []
         rejected: list[Rejected] = []
-        with open(self.path, "rb") as fb:
-            f = io.TextIOWrapper(fb, encoding=self.encoding, errors="replace")
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError as e:
-                    rejected.append(Rejected(f"invalid JSON: {e.msg}", line.rstrip("\r\n"), lineno))
-                    continue
-                if not isinstance(obj, dict):
-                    rejected.append(Rejected("JSON value is not an object", line.rstrip("\r\n"), lineno))
-                    continue
-                rows.append([_cell(obj.get(c)) for c in self.columns])
-                nums.append(lineno)
-                if len(rows) >= self.chunk_size:
-                    self.done = fb.tell()
-                    yield RawChunk(self._frame(rows, nums), rejected)
-                    rows, nums, rejected = [], [], []
+        warns: dict[str, int] = {}
+        for lineno, line, problem in self._lines(warns):
+            if problem is not None:
+                rejected.append(Rejected(problem, line, lineno))
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as e:
+                rejected.append(Rejected(f"invalid JSON: {e.msg}", line.rstrip("\r\n"), lineno))
+                continue
+            if not isinstance(obj, dict):
+                rejected.append(Rejected("JSON value is not an object", line.rstrip("\r\n"), lineno))
+                continue
+            rows.append([_cell(obj.get(c)) for c in self.columns])
+            nums.append(lineno)
+            if len(rows) >= self.chunk_size:
+                yield RawChunk(self._frame(rows, nums), rejected, warns)
+                rows, nums, rejected, warns = [], [], [], {}
         self.done = self.total
-        if rows or rejected:
-            yield RawChunk(self._frame(rows, nums), rejected)
+        if rows or rejected or warns:
+            yield RawChunk(self._frame(rows, nums), rejected, warns)
 
 
 class ParquetReader(Reader):
