@@ -260,3 +260,18 @@ def test_sentiment_file_variants(tmp_path):
     words = tmp_path / "words.csv"
     words.write_text("text,label\n房间很干净,好评\n服务太差了,差评\n还行吧,中评\n物流很快,积极\n", encoding="utf-8")
     assert load_sentiment_file(words)["label"].tolist() == ["positive", "negative", "neutral", "positive"]
+
+
+def test_train_takes_a_labelled_queue_file(tmp_path):
+    """A labelled label-queue file (GUIDELINES columns, some rows left unlabelled) trains as it is."""
+    from voc.classify.datasets import load_sentiment_csv
+
+    q = tmp_path / "queue.csv"
+    q.write_text("id,text,sentiment,rater,touchpoint\n1,房间很干净,positive,,\n2,送餐太慢了,negative,,\n"
+                 "3,还没标的评论,,,\n4,客服态度恶劣,Negative,,\n", encoding="utf-8-sig")
+    df = load_sentiment_csv(q)
+    assert df["id"].tolist() == ["1", "2", "4"] and df["label"].tolist() == ["positive", "negative", "negative"]
+    bad = tmp_path / "nolabel.csv"
+    bad.write_text("id,text\n1,房间很干净\n", encoding="utf-8")
+    with pytest.raises(InputError, match="lacks a label column"):
+        load_sentiment_csv(bad)

@@ -234,3 +234,18 @@ def test_model_stage_runs_its_model_in_mini_batches():
     out = st(pd.DataFrame({"text": ["好", "很好", "非常好", "一般", "差", "太差了", "还行"]}))
     assert out["n"].tolist() == [1, 2, 3, 2, 1, 3, 2] and st.calls == [3, 3, 1]
     assert st(pd.DataFrame({"text": []}))["n"].tolist() == [] and st.calls[-1] == 0
+
+
+def test_query_table_shows_scores_and_a_zero_nps():
+    import pandas as pd
+    from rich.console import Console
+
+    from voc.cli.main import _comments_table
+
+    df = pd.DataFrame({"id": ["a", "b"], "date": [pd.Timestamp("2026-05-01"), pd.NaT], "channel": ["App", None],
+                       "sentiment": ["negative", "positive"], "nps": [0.0, float("nan")],
+                       "text": ["送餐太慢", "很好"], "touchpoint": ["delivery:negative", None]})
+    console = Console(width=120, record=True)
+    console.print(_comments_table(df))
+    out = console.export_text()
+    assert "NPS" in out and " 0 " in out and "delivery:negative" in out and "None" not in out and "nan" not in out

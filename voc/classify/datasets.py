@@ -72,11 +72,18 @@ def norm_label(s: pd.Series) -> pd.Series:
 def load_sentiment_csv(path: str | Path) -> pd.DataFrame:
     """A sentiment file with columns ``text`` and ``label`` (plus ``id``, ``category`` when present).
 
-    Labels are lower-cased; ``0``/``1`` become ``negative``/``positive``.
-    Rows with empty text are dropped.
+    A GUIDELINES-format file (a labelled ``voc label-queue`` file: ``sentiment`` instead of ``label``) works
+    too. Labels are lower-cased; ``0``/``1`` become ``negative``/``positive``. Rows with empty text, and
+    rows left unlabelled (an empty label), are dropped.
     """
-    df = read_text_csv(path, ("text", "label"))
+    df = read_text_csv(path, ("text",))
+    if "label" not in df.columns and "sentiment" in df.columns:
+        df = df.rename(columns={"sentiment": "label"})
+    if "label" not in df.columns:
+        raise InputError(f"{path} lacks a label column; it needs text and label (or sentiment, as in "
+                         f"GUIDELINES-format files)")
     df["label"] = norm_label(df["label"])
+    df = df[df["label"] != ""]
     bad = sorted(set(df["label"]) - set(POLARITIES))
     if bad:
         raise InputError(f"{path} has labels {bad[:5]} that are not negative/neutral/positive")

@@ -115,18 +115,27 @@ def _comments_table(df) -> Table:
     """A compact terminal table: id, date, sentiment, categories and text (CSV/JSON have every column)."""
     import pandas as pd
 
+    from voc.store.query import SCORE_COLUMNS
+
     base = {"id", "date", "channel", "sentiment", "text"}
-    label_cols = [c for c in df.columns if c not in base and not c.startswith("seg_")]
+    scores = [c for c in SCORE_COLUMNS if c in df.columns]
+    label_cols = [c for c in df.columns if c not in base and c not in scores and not c.startswith("seg_")]
     table = Table(show_lines=False, expand=True)
     table.add_column("id", no_wrap=True)
     table.add_column("date", no_wrap=True)
     table.add_column("sentiment", no_wrap=True)
+    for c in scores:
+        table.add_column(c.upper() if c == "nps" else c, no_wrap=True, justify="right")
     table.add_column("categories", ratio=1, overflow="fold")
     table.add_column("text", ratio=2, overflow="fold")
+
+    def score(v) -> str:  # 0 is a score (an NPS detractor), not a missing value
+        return "" if pd.isna(v) else f"{float(v):g}"
+
     for _, r in df.iterrows():
         date = "" if pd.isna(r["date"]) else str(r["date"])[:10]
-        cats = "\n".join(p for c in label_cols for p in str(r[c] or "").split(";") if p)
-        table.add_row(str(r["id"]), date, str(r["sentiment"]), cats, str(r["text"]))
+        cats = "\n".join(p for c in label_cols if not pd.isna(r[c]) for p in str(r[c]).split(";") if p)
+        table.add_row(str(r["id"]), date, str(r["sentiment"]), *[score(r[c]) for c in scores], cats, str(r["text"]))
     return table
 
 
