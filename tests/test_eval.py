@@ -275,3 +275,16 @@ def test_train_takes_a_labelled_queue_file(tmp_path):
     bad.write_text("id,text\n1,房间很干净\n", encoding="utf-8")
     with pytest.raises(InputError, match="lacks a label column"):
         load_sentiment_csv(bad)
+
+
+def test_card_of_a_users_model_claims_only_what_it_measured(tmp_path):
+    from voc.classify.train import train_sentiment
+
+    rows = [("房间很干净，服务很好", "positive"), ("送餐太慢，菜都凉了", "negative"), ("味道不错，推荐", "positive"),
+            ("客服不回复，差评", "negative")] * 4
+    train = tmp_path / "mine.csv"
+    train.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows), encoding="utf-8")
+    train_sentiment([train], [], out=tmp_path / "m", params={"min_df": 1, "cv": 2}, lexicon_weight=0, checks=[])
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "No lexicon model is blended in" in card and "413" not in card
+    assert "../shared/data" not in card and "authors wrote" not in card
