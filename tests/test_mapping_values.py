@@ -26,6 +26,9 @@ from voc.pipeline import run_pipeline
     ("2026-06-28 23:00", "2026-06-28 23:00:00"),            # no offset: taken as local time
     ("05-09-2026", "2026-05-09 00:00:00"),                  # a date, not an offset
     ("２０２６年５月８日", "2026-05-08 00:00:00"),           # full-width digits
+    ("2026-06-28T23:00:00+08", "2026-06-28 23:00:00"),      # short offset
+    ("2026-06-28 15:00 UTC", "2026-06-28 23:00:00"),
+    ("2026-06-28 15:00 GMT+8", "2026-06-28 15:00:00"),      # GMT+8 as written in China: UTC+8
 ])
 def test_dates_with_offsets_become_local_time(raw, want):
     got = parse_dates(pd.Series([raw, "2026-01-02"]))
@@ -146,3 +149,37 @@ def test_jsonl_lines_in_the_other_encoding(tmp_path):
     rej = [r for c in chunks for r in c.rejected]
     assert [(r.row, r.reason) for r in rej] == [(3, "text is neither valid UTF-8 nor GB18030")]
     assert sum(c.warnings.get("decoded_as_gb18030", 0) for c in chunks) == 1
+
+
+def test_bom_file_with_a_gbk_row_and_an_undecodable_row(tmp_path):
+    from voc.io.readers import open_reader
+
+    p = tmp_path / "bom.csv"
+    p.write_bytes(b"\xef\xbb\xbf" + "编号,内容\n1,很好\n".encode() + b"2,\xff\xfe\xff\n" + "3,差评\n".encode("gbk"))
+    chunks = list(open_reader(p))
+    got = pd.concat([c.frame for c in chunks])
+    assert got.columns[0] == "编号" and got["内容"].tolist() == ["很好", "差评"] and got[ROW].tolist() == [1, 3]
+    assert [(r.row, r.reason) for c in chunks for r in c.rejected] == [(2, "text is neither valid UTF-8 nor GB18030")]
+    assert sum(c.warnings.get("decoded_as_gb18030", 0) for c in chunks) == 1
+
+
+def test_utf8_rows_in_a_gbk_file(tmp_path):
+    from voc.io.readers import open_reader
+
+    rows = [("1", "上海", "房间很干净，服务也好"), ("2", "北京", "送餐太慢了，等了一个小时"), ("3", "中山", "味道一般")] * 5
+    body = "编号,城市,内容\n" + "".join(",".join(r) + "\n" for r in rows)
+    utf8_row = "9,杭州,客服态度很好，问题当天解决\n".encode()
+    p = tmp_path / "gbk.csv"
+    p.write_bytes(body.encode("gbk") + utf8_row)
+    chunks = list(open_reader(p))
+    got = pd.concat([c.frame for c in chunks])
+    assert got["城市"].tolist() == [r[1] for r in rows] + ["杭州"]  # short GBK cells stay GBK
+    assert got["内容"].iloc[-1] == "客服态度很好，问题当天解决"
+    assert sum(c.warnings.get("decoded_as_utf-8", 0) for c in chunks) == 1
+
+
+def test_duplicate_id_after_an_empty_copy_is_kept():
+    d = DuplicateIds("id", "t")
+    a = pd.DataFrame({"id": ["A1", "A1", "A1"], "t": ["  ", "送餐太慢", "送餐太慢"], ROW: [1, 2, 3]})
+    kept, rej = d.split(a)
+    assert kept[ROW].tolist() == [1, 2] and [r.row for r in rej] == [3]  # row 1 goes on to "empty text"

@@ -51,7 +51,8 @@ def test_id_checksum_and_date_are_required():
     for sep in (" ", "-"):
         spaced = sep.join((good[:6], good[6:14], good[14:]))
         assert mask_pii(f"身份证 {spaced} 请核对") == ("身份证 [身份证号] 请核对", ["id_card"])
-    assert mask_pii(f"号码{good[:6]} {good[6:14]}-{good[14:]}")[1] != ["id_card"]  # mixed separators: not a card
+    for grouped in (" ".join((good[:6], good[6:10], good[10:14], good[14:])), f"{good[:6]}-{good[6:14]} {good[14:]}"):
+        assert mask_pii(f"身份证{grouped}")[0] == "身份证[身份证号]"
 
 
 def test_bank_card_luhn_and_prefix():

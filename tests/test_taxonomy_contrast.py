@@ -70,9 +70,10 @@ def test_contrast_rule_must_name_a_known_category(tmp_path):
     p = write_taxonomy(tmp_path, TAXONOMY.replace("  - category: reliability", "  - category: nosuch"), "bad.yaml")
     with pytest.raises(ModelError, match="nosuch"):
         load_taxonomy(p)
-    p = write_taxonomy(tmp_path, TAXONOMY.replace("reality: [结果, 却, 实际]", "reality: []"), "bad2.yaml")
-    with pytest.raises(ModelError, match="reality"):
-        load_taxonomy(p)
+    for bad in ("[]", '[""]', '[" "]'):
+        p = write_taxonomy(tmp_path, TAXONOMY.replace("reality: [结果, 却, 实际]", f"reality: {bad}"), "bad2.yaml")
+        with pytest.raises(ModelError, match="reality"):
+            load_taxonomy(p)
 
 
 def test_batch_hits_stay_inside_one_comment(promise):

@@ -206,7 +206,7 @@ class PipelineRun:
         parts.mkdir()
 
         cm = cfg.input.columns
-        dups = DuplicateIds(cm.id) if cm.id and cfg.input.duplicate_ids == "quarantine" else None
+        dups = DuplicateIds(cm.id, cm.text) if cm.id and cfg.input.duplicate_ids == "quarantine" else None
 
         def jobs():
             for i, chunk in enumerate(reader):

@@ -125,8 +125,9 @@ class DelimitedReader(Reader):
         self.delimiter = delimiter
         self.total = max(self.path.stat().st_size, 1)
         # Encodings that keep ASCII bytes as they are are parsed as bytes; others (UTF-16) are transcoded.
-        self._ascii_safe = '\n\r\t,"'.encode(self.encoding, "replace") == b'\n\r\t,"'
-        self._enc = "utf-8" if self.encoding == "utf-8-sig" or not self._ascii_safe else self.encoding
+        base = "utf-8" if self.encoding == "utf-8-sig" else self.encoding  # the BOM is dropped in _blocks
+        self._ascii_safe = '\n\r\t,"'.encode(base, "replace") == b'\n\r\t,"'
+        self._enc = base if self._ascii_safe else "utf-8"
         self._other = other_encoding(self._enc)
         self.columns = self._header()
 
@@ -266,10 +267,15 @@ class DelimitedReader(Reader):
         if table.num_rows != len(rows):
             raise InputError(f"cannot split {self.path.name} into rows near row {rows[0]}; check its quotes")
         cols, bad, other = [], np.zeros(len(rows), bool), np.zeros(len(rows), bool)
+        row_utf8 = None
+        if self._enc == "gb18030" and not all(_ascii(c) is not None for c in table.columns):
+            # a UTF-8 row in a GB18030 file: judged on the whole row, since short cells alone are ambiguous
+            joined = [b" ".join(r) for r in zip(*(c.to_pylist() for c in table.columns))]
+            row_utf8 = np.array([not j.isascii() and _utf8_chinese(j, min_wide=3) is not None for j in joined])
         for col in table.columns:
             text = _utf8(col) if self._enc == "utf-8" else _ascii(col)
             if text is None:
-                text = pa.array(self._decode_cells(col.to_pylist(), bad, other), pa.string())
+                text = pa.array(self._decode_cells(col.to_pylist(), bad, other, row_utf8), pa.string())
             cols.append(text)
         df = pa.table(cols, names=names).to_pandas()
         df.columns = self.columns
@@ -286,9 +292,23 @@ class DelimitedReader(Reader):
             warns[key] = warns.get(key, 0) + n_other
         return df
 
-    def _decode_cells(self, values: list[bytes], bad: np.ndarray, other: np.ndarray) -> list[str | None]:
+    def _decode_cells(self, values: list[bytes], bad: np.ndarray, other: np.ndarray,
+                      row_utf8: np.ndarray | None = None) -> list[str | None]:
+        """Cells decoded one by one: the file's encoding, else the other one; ``bad``/``other`` mark rows.
+
+        ``row_utf8`` marks rows of a GB18030 file that read as UTF-8 Chinese: their cells are taken as UTF-8
+        first, since UTF-8 text nearly always decodes as (garbled) GB18030 too, while GBK text of three or
+        more characters is almost never valid UTF-8 with CJK in it.
+        """
         out: list[str | None] = []
         for i, v in enumerate(values):
+            if row_utf8 is not None and row_utf8[i]:
+                try:
+                    out.append(v.decode("utf-8"))
+                    other[i] = True
+                    continue
+                except UnicodeDecodeError:
+                    pass
             try:
                 out.append(v.decode(self._enc))
                 continue
@@ -304,6 +324,19 @@ class DelimitedReader(Reader):
 
 
 _NAMES = {"utf-8": "UTF-8", "gb18030": "GB18030"}
+
+
+def _utf8_chinese(v: bytes, min_wide: int = 1) -> str | None:
+    """``v`` decoded as UTF-8 when it is valid UTF-8 whose non-ASCII text is mostly CJK-range characters, at
+    least ``min_wide`` of them (what UTF-8 Chinese looks like, and GBK bytes that happen to be valid UTF-8 do
+    not: those give 2-byte characters such as U+05D0 for 中); else None."""
+    try:
+        text = v.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    wide = sum(1 for c in text if c >= "\u0800")
+    mid = sum(1 for c in text if "\u0080" <= c < "\u0800")
+    return text if wide >= min_wide and mid * 4 <= wide else None
 
 
 def _valid(data: bytes, enc: str) -> bool:

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from voc.errors import ModelError
 
@@ -103,6 +103,14 @@ class ContrastRule(BaseModel):
     ignore: list[str] = Field(default_factory=list)
     window: int = Field(default=30, ge=1, le=200)
     max_clauses: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("expect", "reality")
+    @classmethod
+    def _phrases(cls, v: list[str]) -> list[str]:
+        kept = [p.strip() for p in v if p and p.strip()]
+        if not kept:
+            raise ValueError("needs at least one non-empty phrase")
+        return kept
 
 
 class Taxonomy(BaseModel):

@@ -14,8 +14,8 @@ from datetime import date
 PLACEHOLDERS = {"email": "[邮箱]", "id_card": "[身份证号]", "bank_card": "[银行卡号]", "phone": "[手机号]"}
 
 EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
-# 18 characters, also written in the 6-8-4 groups of the card (110101 19900307 7774, 110101-19900307-7774)
-ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6}([ -]?)\d{8}\2\d{3}[\dXx])(?![0-9A-Za-z])")
+# 18 characters, also written in groups with single spaces or dashes (110101 19900307 7774, 110101 1990 0307 7774)
+ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d(?:[ -]?\d){16}[ -]?[\dXx])(?![0-9A-Za-z])")
 # 16-19 digits, optionally grouped by single spaces or dashes.
 CARD_RE = re.compile(r"(?<![\d-])(\d(?:[ -]?\d){15,18})(?![\d])")
 PHONE_RE = re.compile(r"(?<![\d+])((?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2})(?!\d)")
