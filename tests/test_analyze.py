@@ -281,3 +281,13 @@ def test_overview_counts_and_leaves_the_connection_usable(demo_run):
     assert ov["quality"] == {k: int(v) for k, v in c["quality"].value_counts().items()}
     assert ov["sentiment"] == {k: int(v) for k, v in c["sentiment"].value_counts().items()}
     assert ov["nps"]["n"] == int(c["nps"].between(0, 10).sum())
+
+
+def test_or_direction_flag():
+    from voc.report.analyst import _or_disagrees
+
+    assert _or_disagrees(12.9, 1.5, 112.9, -7.9)       # praise 'raises' detractor odds, yet helps NPS raw
+    assert _or_disagrees(0.3, 0.1, 0.8, 5.0)
+    assert not _or_disagrees(3.0, 1.5, 6.0, 4.0)       # both say the driver hurts
+    assert not _or_disagrees(3.0, 0.8, 6.0, -4.0)      # interval includes 1: no claim
+    assert not _or_disagrees(float("nan"), 1.5, 6.0, -4.0)

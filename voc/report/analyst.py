@@ -108,11 +108,26 @@ _DRIVER_COLS = {"rank": "#", "driver": "驱动 driver", "n_mentions": "提及 n"
                 "or": "OR [95% CI]", "neutral": "Δ if neutral [CI]", "removed": "Δ if removed [CI]"}
 
 
+def _or_disagrees(odds: float, low: float, high: float, removed: float) -> bool:
+    """True when an interval-clear adjusted odds ratio points the other way from the raw difference of a
+    score where higher is better: OR > 1 (mentioners more often in the adverse group) while removing the
+    mentioners lowers the score (they score above the rest), or the reverse."""
+    if any(pd.isna(x) for x in (odds, low, high, removed)) or removed == 0:
+        return False
+    if low > 1:
+        return removed < 0
+    if high < 1:
+        return removed > 0
+    return False
+
+
 def _driver_rows(d: pd.DataFrame, tax: Taxonomy | None, top: int = 10) -> pd.DataFrame:
     d = d.sort_values("rank").head(top).copy()
     d["driver"] = [f"{short(tax, c)} {POL_ZH.get(p, p)}" for c, p in zip(d["category"], d["polarity"])]
     d["imp"] = [fmt_ci(a, b, c) for a, b, c in zip(d["importance"], d["shapley_pct_ci_low"], d["shapley_pct_ci_high"])]
-    d["or"] = [fmt_ci(a, b, c, ".2f") for a, b, c in zip(d["odds_ratio"], d["or_ci_low"], d["or_ci_high"])]
+    higher_better = str(d["kind"].iloc[0]) in ("nps", "continuous") if "kind" in d and len(d) else False
+    d["or"] = [fmt_ci(a, b, c, ".2f") + ("†" if higher_better and _or_disagrees(a, b, c, r) else "")
+               for a, b, c, r in zip(d["odds_ratio"], d["or_ci_low"], d["or_ci_high"], d["impact_removed"])]
     d["neutral"] = [fmt_ci(a, b, c, "+.1f") for a, b, c in
                     zip(d["impact_neutral"], d["impact_neutral_ci_low"], d["impact_neutral_ci_high"])]
     d["removed"] = [fmt_ci(a, b, c, "+.1f") for a, b, c in
@@ -166,7 +181,11 @@ def drivers_section(con, taxes: dict[str, Taxonomy]) -> str:
             "OR: odds ratio of " + ("being a detractor (0-6)" if nps else "the adverse outcome")
             + " for the driver's mentioners (logistic regression, log-F(1,1) prior, Wald 95% CI).",
             "Quadrants split at the mean importance and mean net sentiment of the themes.",
-            "Importance intervals: percentile bootstrap (none when Shapley values are Monte Carlo estimates)."]
+            "Importance intervals: percentile bootstrap of the exact Shapley shares, for at most 12 drivers; with "
+            "more, voc drivers RUN_DIR gives relative-weight intervals.",
+            "n: comments with usable text and a score (the overview's NPS also counts 默认好评 and empty ones).",
+            "OR is adjusted for the other drivers; † marks one whose direction differs from the raw difference "
+            "(Δ if removed), which overlapping categories can cause: read those with care."]
     if nps:
         defs += ["Δ if neutral: change in NPS if the driver's detractors (negative drivers) or promoters "
                  "(positive drivers) were passives.",

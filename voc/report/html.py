@@ -52,7 +52,9 @@ def _overview_section(ov: dict, con) -> str:
     fig2.update_layout(title="渠道 channels (volume, net sentiment)")
     return (f'<section id="overview"><h2>总览 Overview</h2><div class="kpis">{cards}</div>'
             f'<div class="cols"><div>{_fig_html(fig)}</div><div>{_fig_html(fig2)}</div></div>'
-            f'<p class="muted">quality: {_esc(q)}</p></section>')
+            f'<p class="muted">quality: {_esc(q)}. Scores here and in the segment table count every respondent; '
+            "the theme, Sound and driver figures count the comments with usable text (quality ok), so their NPS "
+            "can differ.</p></section>")
 
 
 def _category_chart(df: pd.DataFrame, title: str) -> str:
