@@ -149,3 +149,13 @@ def test_wu_li_you_is_not_a_negator(text, negated_expected):
     from voc.text.matcher import negated
 
     assert negated(text, text.index("退货很方便")) is negated_expected
+
+
+@pytest.mark.parametrize("text, want, not_want", [
+    ("申请退款三天了还没到账", "ordering_payment", "delivery"),     # 还没到账 is money, not a parcel
+    ("客服机器人答非所问", "customer_service", "product_quality"),  # a chat bot is not the product
+    ("提前一周就订了位置，结果到店没有预留", None, "location"),     # a booked seat is not the location
+])
+def test_touchpoint_lexicon_cases(text, want, not_want):
+    got = cats(RuleMapper("touchpoint").fit(), text)
+    assert (want is None or want in got) and not_want not in got
