@@ -291,3 +291,18 @@ def test_or_direction_flag():
     assert not _or_disagrees(3.0, 1.5, 6.0, 4.0)       # both say the driver hurts
     assert not _or_disagrees(3.0, 0.8, 6.0, -4.0)      # interval includes 1: no claim
     assert not _or_disagrees(float("nan"), 1.5, 6.0, -4.0)
+
+
+def test_or_flag_for_every_higher_is_better_score():
+    import pandas as pd
+
+    from voc.report.analyst import _driver_rows
+
+    row = {"rank": 1, "category": "packaging", "polarity": "positive", "importance": 10.0,
+           "shapley_pct_ci_low": None, "shapley_pct_ci_high": None, "odds_ratio": 12.9, "or_ci_low": 1.5,
+           "or_ci_high": 112.9, "impact_neutral": None, "impact_neutral_ci_low": None,
+           "impact_neutral_ci_high": None, "impact_removed": -7.9, "impact_removed_ci_low": None,
+           "impact_removed_ci_high": None}
+    for kind, flagged in (("nps", True), ("csat", True), ("ces", True), ("detractor", False)):
+        d = _driver_rows(pd.DataFrame([{**row, "kind": kind}]), None)
+        assert d["or"].iloc[0].endswith("†") == flagged, kind

@@ -35,6 +35,11 @@ def test_dates_with_offsets_become_local_time(raw, want):
     assert str(got.iloc[0]) == want and str(got.iloc[1]) == "2026-01-02 00:00:00"
 
 
+def test_dates_with_unusual_offsets_are_converted_too():
+    got = parse_dates(pd.Series(["2026-06-28 23:00:00 +0000 (UTC)", "2026-01-02"]))
+    assert got.tolist() == [pd.Timestamp("2026-06-29 07:00"), pd.Timestamp("2026-01-02")]
+
+
 def test_dates_in_another_zone():
     got = parse_dates(pd.Series(["2026-06-28T15:30:00Z"]), "UTC")
     assert str(got.iloc[0]) == "2026-06-28 15:30:00"
@@ -183,3 +188,15 @@ def test_duplicate_id_after_an_empty_copy_is_kept():
     a = pd.DataFrame({"id": ["A1", "A1", "A1"], "t": ["  ", "送餐太慢", "送餐太慢"], ROW: [1, 2, 3]})
     kept, rej = d.split(a)
     assert kept[ROW].tolist() == [1, 2] and [r.row for r in rej] == [3]  # row 1 goes on to "empty text"
+
+
+def test_utf8_line_in_a_gbk_jsonl(tmp_path):
+    from voc.io.readers import open_reader
+
+    p = tmp_path / "gbk.jsonl"
+    gbk = "".join(f'{{"id": "{i}", "city": "上海", "text": "送餐太慢了，等了一个小时"}}\n' for i in range(5))
+    p.write_bytes(gbk.encode("gb18030") + '{"id": "9", "city": "杭州", "text": "物流很快，包装完好"}\n'.encode())
+    chunks = list(open_reader(p))
+    got = pd.concat([c.frame for c in chunks])
+    assert got["text"].iloc[-1] == "物流很快，包装完好" and got["city"].iloc[0] == "上海"
+    assert sum(c.warnings.get("decoded_as_utf-8", 0) for c in chunks) == 1

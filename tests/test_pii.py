@@ -53,6 +53,10 @@ def test_id_checksum_and_date_are_required():
         assert mask_pii(f"身份证 {spaced} 请核对") == ("身份证 [身份证号] 请核对", ["id_card"])
     for grouped in (" ".join((good[:6], good[6:10], good[10:14], good[14:])), f"{good[:6]}-{good[6:14]} {good[14:]}"):
         assert mask_pii(f"身份证{grouped}")[0] == "身份证[身份证号]"
+    # a failed candidate that starts on earlier digits must not hide the ID after it
+    spaced = " ".join((good[:6], good[6:14], good[14:]))
+    assert mask_pii(f"电话 138 0013 8000 {spaced}")[0] == "电话 [手机号] [身份证号]"
+    assert mask_pii(f"订单 12 34 {spaced}")[0] == "订单 12 34 [身份证号]"
 
 
 def test_bank_card_luhn_and_prefix():

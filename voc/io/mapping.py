@@ -65,16 +65,17 @@ def parse_dates(values: pd.Series, timezone: str = "Asia/Shanghai") -> pd.Series
     found = s.str.extract(_TZ_SUFFIX)
     aware = found["z"].notna() | found["name"].notna() | found["sign"].notna()
     if not aware.any():
-        return _to_datetime(s)
+        return _to_datetime(s, timezone)
     s = s.where(~aware, s[aware].str.replace(_TZ_SUFFIX, _offset, regex=True))
-    out = _to_datetime(s.where(~aware))
-    local = _to_datetime(s.where(aware), utc=True).dt.tz_convert(timezone).dt.tz_localize(None)
+    out = _to_datetime(s.where(~aware), timezone)
+    local = _to_datetime(s.where(aware), timezone, utc=True).dt.tz_convert(timezone).dt.tz_localize(None)
     return out.where(~aware, local).astype("datetime64[ns]")
 
 
-def _to_datetime(s: pd.Series, utc: bool = False) -> pd.Series:
+def _to_datetime(s: pd.Series, timezone: str, utc: bool = False) -> pd.Series:
     """``pd.to_datetime`` with unparseable values as NaT; value by value when the batch cannot be parsed
-    as one (an offset form the patterns above miss), so one odd value never stops a run."""
+    as one (an offset form the patterns above miss, such as ``+0000 (UTC)``), so one odd value never stops
+    a run; a value that turns out to carry an offset is converted to ``timezone``."""
     try:
         out = pd.to_datetime(s, errors="coerce", format="mixed", utc=utc)
     except (ValueError, TypeError, OverflowError):
@@ -85,7 +86,9 @@ def _to_datetime(s: pd.Series, utc: bool = False) -> pd.Series:
                 t = pd.to_datetime(v, errors="coerce", utc=utc)
             except (ValueError, TypeError, OverflowError):
                 return pd.NaT
-            return t.tz_localize(None) if not utc and t is not pd.NaT and t.tzinfo is not None else t
+            if not utc and t is not pd.NaT and t.tzinfo is not None:
+                return t.tz_convert(timezone).tz_localize(None)
+            return t
         out = pd.to_datetime(pd.Series([one(v) for v in s], index=s.index), utc=utc)
     return out
 

@@ -283,7 +283,8 @@ class DelimitedReader(Reader):
         if bad.any():
             for i in np.flatnonzero(bad).tolist():
                 line = buf[starts[i]:ends[i]].decode(self._enc, errors="replace")
-                rejected.append(Rejected(f"text is neither valid {_NAMES[self._enc]} nor {_NAMES[self._other]}",
+                rejected.append(Rejected(f"text is neither valid {_NAMES.get(self._enc, self._enc)} nor "
+                                         f"{_NAMES.get(self._other, self._other)}",
                                          line, int(rows[i])))
             df = df[~bad].reset_index(drop=True)
         n_other = int((other & ~bad).sum())
@@ -469,6 +470,12 @@ class JsonlReader(Reader):
                     raw = raw[len(codecs.BOM_UTF8):]
                 if not raw.strip():
                     continue
+                if enc == "gb18030" and not raw.isascii():  # a UTF-8 line in a GB18030 file (see DelimitedReader)
+                    text = _utf8_chinese(raw, min_wide=3)
+                    if text is not None:
+                        warns["decoded_as_utf-8"] = warns.get("decoded_as_utf-8", 0) + 1
+                        yield lineno, text, None
+                        continue
                 try:
                     yield lineno, raw.decode(enc), None
                     continue

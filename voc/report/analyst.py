@@ -125,7 +125,8 @@ def _driver_rows(d: pd.DataFrame, tax: Taxonomy | None, top: int = 10) -> pd.Dat
     d = d.sort_values("rank").head(top).copy()
     d["driver"] = [f"{short(tax, c)} {POL_ZH.get(p, p)}" for c, p in zip(d["category"], d["polarity"])]
     d["imp"] = [fmt_ci(a, b, c) for a, b, c in zip(d["importance"], d["shapley_pct_ci_low"], d["shapley_pct_ci_high"])]
-    higher_better = str(d["kind"].iloc[0]) in ("nps", "continuous") if "kind" in d and len(d) else False
+    # score outcomes where higher is better (NPS, CSAT, rating, CES 2.0); not a rate of detractors
+    higher_better = "kind" in d and len(d) and str(d["kind"].iloc[0]) not in ("detractor", "binary")
     d["or"] = [fmt_ci(a, b, c, ".2f") + ("†" if higher_better and _or_disagrees(a, b, c, r) else "")
                for a, b, c, r in zip(d["odds_ratio"], d["or_ci_low"], d["or_ci_high"], d["impact_removed"])]
     d["neutral"] = [fmt_ci(a, b, c, "+.1f") for a, b, c in

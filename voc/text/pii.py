@@ -13,11 +13,15 @@ from datetime import date
 
 PLACEHOLDERS = {"email": "[邮箱]", "id_card": "[身份证号]", "bank_card": "[银行卡号]", "phone": "[手机号]"}
 
-EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
+# A local part starts where its run of allowed characters starts (and has at most 64 of them, as in RFC 5321):
+# one attempt per run, so long runs of letters or digits cost linear time.
+EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
 # 18 characters, also written in groups with single spaces or dashes (110101 19900307 7774, 110101 1990 0307 7774)
-ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d(?:[ -]?\d){16}[ -]?[\dXx])(?![0-9A-Za-z])")
+# Both are searched as lookaheads, so a candidate is tried at every start: a grouped number that fails its
+# check (the tail of a phone number plus the ID's first groups) must not hide the real ID that follows it.
+ID_RE = re.compile(r"(?<![0-9A-Za-z])(?=(\d(?:[ -]?\d){16}[ -]?[\dXx])(?![0-9A-Za-z]))")
 # 16-19 digits, optionally grouped by single spaces or dashes.
-CARD_RE = re.compile(r"(?<![\d-])(\d(?:[ -]?\d){15,18})(?![\d])")
+CARD_RE = re.compile(r"(?<![\d-])(?=(\d(?:[ -]?\d){15,18})(?![\d]))")
 PHONE_RE = re.compile(r"(?<![\d+])((?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2})(?!\d)")
 # Quick gate: nothing to mask unless the text has a run of 7+ digits/separators or an @.
 _GATE = re.compile(r"@|\d[\d -]{6,}")
@@ -86,12 +90,29 @@ def mask_pii(text: str, phone: bool = True, id_card: bool = True, email: bool = 
 
         text = pattern.sub(repl, text)
 
-    if email:
+    def sub_checked(scan: re.Pattern, kind: str, valid):
+        """Mask the valid candidates of a lookahead pattern, leftmost first, without overlaps."""
+        nonlocal text
+        spans, end = [], -1
+        for m in scan.finditer(text):
+            if m.start(1) >= end and valid(m.group(1)):
+                spans.append((m.start(1), m.end(1)))
+                end = m.end(1)
+        if spans:
+            if kind not in found:
+                found.append(kind)
+            parts, last = [], 0
+            for a, b in spans:
+                parts += [text[last:a], PLACEHOLDERS[kind]]
+                last = b
+            text = "".join(parts) + text[last:]
+
+    if email and "@" in text:  # the e-mail pattern is slow on long digit runs: only where it can match
         sub(EMAIL_RE, "email")
     if id_card:
-        sub(ID_RE, "id_card", lambda s: is_valid_id_card(s.replace(" ", "").replace("-", "")))
+        sub_checked(ID_RE, "id_card", lambda s: is_valid_id_card(s.replace(" ", "").replace("-", "")))
     if bank_card:
-        sub(CARD_RE, "bank_card", is_bank_card)
+        sub_checked(CARD_RE, "bank_card", is_bank_card)
     if phone:
         sub(PHONE_RE, "phone")
     return text, found
