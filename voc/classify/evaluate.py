@@ -82,21 +82,31 @@ def evaluate_sentiment(model, df: pd.DataFrame) -> dict:
     }
 
 
+def is_taxonomy_file(task: str) -> bool:
+    """True when a ``--task`` names a taxonomy YAML file of one's own (its ``name`` is the label column)."""
+    return str(task).lower().endswith((".yaml", ".yml"))
+
+
 def run_eval(task: str, model: str, data: str | Path) -> dict:
-    """Evaluate ``model`` (a name, folder, ``lexicon`` or ``rules``) on a labelled file for ``task``."""
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    """Evaluate ``model`` (a name, folder, ``lexicon`` or ``rules``) on a labelled file for ``task``:
+    ``sentiment``, a bundled taxonomy (``rater``, ``touchpoint``) or a taxonomy YAML file of one's own, whose
+    ``name`` is the label column of the file."""
+    if task not in TASKS and not is_taxonomy_file(task):
+        raise InputError(f"unknown task {task!r}; use one of {', '.join(TASKS)} or the path of a taxonomy "
+                         f"YAML file")
     if task == "sentiment":
         return {"model": model, **evaluate_sentiment(load_sentiment_model(model), load_sentiment_file(data))}
     from voc.taxonomy.evaluate import evaluate_mapper, load_gold
+    from voc.taxonomy.model import load_taxonomy
     from voc.taxonomy.stage import load_mapper
 
-    gold = load_gold(data)
+    tax = load_taxonomy(task)
+    gold = load_gold(data, (tax.name,))
     mapper = load_mapper(task, model)
     spec = clause_scorer_spec(model)
     scorer = None if spec == "lexicon" else load_sentiment_model(spec)
-    return {"model": model, "task": task, "clause_sentiment": spec,
-            **evaluate_mapper(mapper, gold, task, sentiment_model=scorer)}
+    return {"model": model, "task": tax.name, "clause_sentiment": spec,
+            **evaluate_mapper(mapper, gold, tax, sentiment_model=scorer)}
 
 
 def clause_scorer_spec(model: str) -> str:
@@ -110,7 +120,7 @@ def clause_scorer_spec(model: str) -> str:
         try:
             cfg = resolve_model(model) / "config.yaml"
             spec = (yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}).get("sentiment_model")
-            if spec:
+            if spec == "lexicon" or (spec and (resolve_model(str(spec)) / "meta.json").is_file()):
                 return str(spec)
         except (ModelError, OSError, yaml.YAMLError):
             pass

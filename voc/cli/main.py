@@ -142,7 +142,7 @@ def _comments_table(df) -> Table:
 @app.command()
 @friendly
 def train(
-    task: str = typer.Option(..., "--task", "-t", help="sentiment, rater or touchpoint."),
+    task: str = typer.Option(..., "--task", "-t", help="sentiment, rater, touchpoint or a taxonomy YAML file."),
     data: list[Path] = typer.Option(..., "--data", "-d", help="Training CSV (repeatable)."),
     backend: str = typer.Option("tfidf", "--backend", "-b", help="tfidf or transformer."),
     base_model: Optional[str] = typer.Option(None, "--base-model",
@@ -161,6 +161,7 @@ def train(
     params: Optional[list[str]] = typer.Argument(None, help="Hyper-parameters: name=value ..."),
 ):
     """Train a model on labelled comments and write it as a model folder with metrics and a model card."""
+    from voc.classify.evaluate import is_taxonomy_file
     from voc.config import parse_override
     from voc.errors import ConfigError
 
@@ -188,13 +189,20 @@ def train(
             lw = float(hp.pop("lexicon_weight", 0.2))
             _, metrics = train_sentiment(list(data), list(dev or []), list(neutral_data or []), out, seed, hp,
                                          command, lw, _data_weights(data_weight))
-        elif task in ("rater", "touchpoint"):
+        elif task in ("rater", "touchpoint") or is_taxonomy_file(task):
             from voc.taxonomy.train import train_category_model
 
+            # voc's own label and check files are labelled for the bundled taxonomies only
+            own = {"check_path": None, "blind_path": None, "extra_gold": []} if is_taxonomy_file(task) else {}
+            from voc.classify.registry import auto_model
+
+            # clauses are scored as the pipeline will score them: by its default sentiment model
+            hp.setdefault("sentiment_model", auto_model("sentiment"))
             _, metrics = train_category_model(task, gold_path=data[0], unlabelled_paths=list(unlabelled or []),
-                                              out_dir=out, seed=seed, **hp)
+                                              out_dir=out, seed=seed, **own, **hp)
         else:
-            raise ConfigError(f"unknown task {task!r}; use sentiment, rater or touchpoint")
+            raise ConfigError(f"unknown task {task!r}; use sentiment, rater, touchpoint or the path of a taxonomy "
+                              f"YAML file")
     out_console.print_json(json.dumps(metrics, ensure_ascii=False, default=str))
     console.print(f"model written to {out}")
 
@@ -220,7 +228,7 @@ def _data_weights(items: list[str] | None) -> dict[str, float]:
 def eval_cmd(
     model: str = typer.Option(..., "--model", "-m", help="Model name or folder; 'lexicon' or 'rules' for the rules."),
     data: Path = typer.Option(..., "--data", "-d", help="Labelled CSV: text,label or the GUIDELINES format."),
-    task: str = typer.Option(..., "--task", "-t", help="sentiment, rater or touchpoint."),
+    task: str = typer.Option(..., "--task", "-t", help="sentiment, rater, touchpoint or a taxonomy YAML file."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
 ):
     """Evaluate a model on a labelled file: per-class precision/recall/F1 (and a confusion matrix)."""

@@ -275,7 +275,8 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
     if out_dir is not None:
         config = {"taxonomy": str(taxonomy), "gold_path": _rel(gold_path),
                   "unlabelled_paths": [_rel(p) for p in unlabelled_paths], "seed": seed, "eval_frac": eval_frac,
-                  "max_unlabelled": max_unlabelled, "sentiment_model": sentiment_spec or type(sentiment_model).__name__,
+                  "max_unlabelled": max_unlabelled, "sentiment_model": sentiment_spec or ("lexicon" if type(sentiment_model).__name__ == "LexiconSentiment"
+                                                             else type(sentiment_model).__name__),
                   "group_gate": group_gate, "extra_gold": [_rel(p) for p in extra_gold],
                   "other_domain": [_rel(p) for p in other_paths], "gold_weight": gold_weight, "out": _rel(out_dir),
                   "extra_params": dict(params), "params": model.get_params()}
