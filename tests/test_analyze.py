@@ -306,3 +306,27 @@ def test_or_flag_for_every_higher_is_better_score():
     for kind, flagged in (("nps", True), ("csat", True), ("ces", True), ("detractor", False)):
         d = _driver_rows(pd.DataFrame([{**row, "kind": kind}]), None)
         assert d["or"].iloc[0].endswith("†") == flagged, kind
+
+
+def test_report_has_a_section_for_a_taxonomy_of_ones_own(tmp_path, csv_utf8):
+    from tests.conftest import write_taxonomy
+    from voc.report.html import render_report
+
+    tax = write_taxonomy(tmp_path, """
+        name: shop
+        title: 门店体验
+        stages:
+          - {key: visit, name: 到店}
+          - {key: after, name: 售后}
+        categories:
+          - {key: food, name: 出品, stage: visit, keywords: [味道, 汤]}
+          - {key: service, name: 客服, stage: after, keywords: [客服]}
+        """, "shop.yaml")
+    data = pipeline_data(csv_utf8, tmp_path / "r")
+    data["taxonomies"] = [{"name": "rater"}, {"name": "shop", "path": tax}]
+    run_pipeline(load_config(data=data))
+    html = render_report(tmp_path / "r")
+    assert 'id="tax-shop"' in html and "门店体验 shop · 按阶段 by stage" in html and "到店 visit" in html
+    assert 'href="#tax-shop"' in html
+    touch = html[html.index('id="touchpoint"'):html.index('id="tax-shop"')]
+    assert "does not use this taxonomy" in touch

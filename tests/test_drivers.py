@@ -440,3 +440,20 @@ def test_outcome_without_values_names_the_ones_present(csv_utf8, tmp_path):
     run_pipeline(PipelineConfig.model_validate(data))
     with pytest.raises(InputError, match="no nps values.*no scores at all"):
         run_drivers(tmp_path / "r2", "promoter")
+
+
+def test_quadrant_performance_splits_at_zero_net_sentiment():
+    """A bad theme among bad themes is 'fix first', not 'keep up' (the split is not the themes' mean)."""
+    from voc.analyze.drivers import QUADRANTS
+
+    rng = np.random.default_rng(0)
+    n = 400
+    a, b = rng.random(n) < 0.3, rng.random(n) < 0.3
+    df = pd.DataFrame({"nps": np.clip(9 - 5 * a - 2 * b + rng.integers(-1, 2, n), 0, 10),
+                       "neg:t/a": a.astype(int), "neg:t/b": b.astype(int),
+                       "pos:t/a": ((rng.random(n) < 0.05) & ~a).astype(int)})
+    feats = ["neg:t/a", "pos:t/a", "neg:t/b"]
+    res = driver_analysis(df, "nps", feats, n_boot=0)
+    t = res.themes.set_index("category")
+    assert (t["net_sentiment"] < 0).all()
+    assert t.loc["a", "quadrant"] == QUADRANTS[(True, False)]  # important and below zero: fix first

@@ -113,3 +113,17 @@ def test_trained_mapper_finds_contrasts_as_the_rules(tmp_path_factory, docs, poo
     want = [{(x.category, x.polarity, x.evidence, x.clause) for x in r.map_clauses(c, s)}
             for c, s in zip(clauses, scores)]
     assert got == want
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("name: t\ncategories: []\n", "at least one category"),
+    ("name: t\nstages: [{key: a, name: A}, {key: a, name: B}]\ncategories: [{key: x, name: X, keywords: [房间]}]\n",
+     "duplicate stage keys"),
+    ("name: t\ncategories: [{key: x, name: X}]\n", "no keywords and no cues"),
+    ("name: t\ncategories: [{key: x, name: X, keywords: [房间}]\n", "not valid YAML at line 2"),
+])
+def test_taxonomy_file_mistakes_are_one_sentence(tmp_path, text, msg):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ModelError, match=msg):
+        load_taxonomy(str(p))

@@ -532,8 +532,11 @@ def _theme_table(df: pd.DataFrame, drivers: pd.DataFrame, y: np.ndarray, out: Ou
     t = pd.DataFrame(rows)
     if t.empty:
         return t
-    perf = t["net_sentiment"] if t["net_sentiment"].notna().any() else t["mentioners_metric"]
+    # performance: net sentiment splits at 0 (more complaints than praise is poor, even when every theme is
+    # below zero); without sentiment, the mentioners' score splits at its mean
+    net = t["net_sentiment"].notna().any()
+    perf = t["net_sentiment"] if net else t["mentioners_metric"]
     hi_imp = t["importance"] >= t["importance"].mean()
-    hi_perf = perf >= perf.mean()
+    hi_perf = perf >= (0.0 if net else perf.mean())
     t["quadrant"] = [QUADRANTS[(bool(a), bool(b))] for a, b in zip(hi_imp, hi_perf)]
     return t.sort_values("importance", ascending=False).reset_index(drop=True)

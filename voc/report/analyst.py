@@ -97,7 +97,7 @@ def _ipm_chart(t: pd.DataFrame, tax: Taxonomy | None, title: str) -> str:
             customdata=q[["volume", "mentioners_metric"]].to_numpy(),
             hovertemplate="%{text}<br>importance %{y:.1f}%<br>net sentiment %{x:.0f}<br>volume %{customdata[0]}"
                           "<br>mentioners %{customdata[1]:.1f}<extra></extra>")
-    fig.add_vline(x=t["net_sentiment"].mean(), line_dash="dot", line_color="#7b8794")
+    fig.add_vline(x=0, line_dash="dot", line_color="#7b8794")
     fig.add_hline(y=t["importance"].mean(), line_dash="dot", line_color="#7b8794")
     fig.update_layout(title=title, xaxis_title="表现 performance: 净情感 net sentiment",
                       yaxis_title="重要性 importance (% of R²)", legend=dict(orientation="h", y=-0.25))
@@ -181,7 +181,7 @@ def drivers_section(con, taxes: dict[str, Taxonomy]) -> str:
     defs = ["Drivers: one indicator per category for negative and one for positive mentions.",
             "OR: odds ratio of " + ("being a detractor (0-6)" if nps else "the adverse outcome")
             + " for the driver's mentioners (logistic regression, log-F(1,1) prior, Wald 95% CI).",
-            "Quadrants split at the mean importance and mean net sentiment of the themes.",
+            "Quadrants split at the themes' mean importance and at net sentiment 0 (more complaints than praise).",
             "Importance intervals: percentile bootstrap of the exact Shapley shares, for at most 12 drivers; with "
             "more, voc drivers RUN_DIR gives relative-weight intervals.",
             "n: comments with usable text and a score (the overview's NPS also counts 默认好评 and empty ones).",

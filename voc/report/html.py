@@ -86,7 +86,10 @@ def _sound_all(sound: pd.DataFrame, name: str, tax: Taxonomy | None) -> pd.DataF
     return df
 
 
-def _taxonomy_section(sid: str, title: str, sound: pd.DataFrame, name: str, tax: Taxonomy | None) -> str:
+def _taxonomy_section(sid: str, title: str, sound: pd.DataFrame, name: str | None, tax: Taxonomy | None) -> str:
+    if name is None:
+        return (f'<section id="{sid}"><h2>{_esc(title)}</h2><p>This run does not use this taxonomy '
+                "(see the run's config.yaml, taxonomies).</p></section>")
     df = _sound_all(sound, name, tax)
     if df.empty:
         return f'<section id="{sid}"><h2>{_esc(title)}</h2><p>No mentions.</p></section>'
@@ -103,6 +106,12 @@ def _taxonomy_section(sid: str, title: str, sound: pd.DataFrame, name: str, tax:
     else:
         body += _table(df, _SOUND_COLS)
     return f'<section id="{sid}"><h2>{_esc(title)}</h2>{body}</section>'
+
+
+def _own_title(name: str, tax: Taxonomy | None) -> str:
+    """Heading of a taxonomy of one's own: its title and, with stages, that it is grouped by them."""
+    title = (tax.title if tax is not None and tax.title else name)
+    return f"{title} {name}" + (" · 按阶段 by stage" if tax is not None and tax.stages else "")
 
 
 def _drilldown_section(con, sound: pd.DataFrame, taxes: dict[str, Taxonomy]) -> str:
@@ -142,21 +151,25 @@ def render_report(run_dir: str | Path) -> str:
         sound = con.execute("SELECT * FROM sound").df()
         alerts_json = (con.execute("SELECT period, kind, taxonomy, category, phrase, message FROM alerts").df()
                        .to_dict(orient="records") if has_table(con, "alerts") else None)
-        rater_name = "rater" if "rater" in taxes else next(iter(taxes), "rater")
+        rater_name = "rater" if "rater" in taxes else None
         tp_name = "touchpoint" if "touchpoint" in taxes else None
+        own = [n for n in taxes if n not in ("rater", "touchpoint")]  # taxonomies of one's own, after these
         body = [
             _overview_section(ov, con),
             scores_section(con),
-            _taxonomy_section("rater", "RATER 服务质量维度 service quality", sound, rater_name, taxes.get(rater_name)),
-            _taxonomy_section("touchpoint", "客户旅程触点 touchpoints by journey stage", sound, tp_name or "",
+            _taxonomy_section("rater", "RATER 服务质量维度 service quality", sound, rater_name,
+                              taxes.get(rater_name) if rater_name else None),
+            _taxonomy_section("touchpoint", "客户旅程触点 touchpoints by journey stage", sound, tp_name,
                               taxes.get(tp_name) if tp_name else None),
+            *[_taxonomy_section(f"tax-{n}", _own_title(n, taxes[n]), sound, n, taxes[n]) for n in own],
             drivers_section(con, taxes),
             trends_section(con, taxes),
             _drilldown_section(con, sound, taxes),
         ]
     finally:
         con.close()
-    nav = "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
+    ids = [*SECTIONS[:4], *[f"tax-{n}" for n in own], *SECTIONS[4:]]
+    nav = "".join(f'<a href="#{s}">{s[4:] if s.startswith("tax-") else s}</a>' for s in ids)
     extra = {"alerts": alerts_json} if alerts_json is not None else {}
     data = json.dumps({"overview": ov, **extra}, ensure_ascii=False, default=str).replace("</", "<\\/")
     return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>voc report: {_esc(run_dir.name)}'

@@ -135,9 +135,18 @@ class Taxonomy(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "Taxonomy":
         keys = [c.key for c in self.categories]
+        if not keys:
+            raise ValueError("a taxonomy needs at least one category")
         dup = {k for k in keys if keys.count(k) > 1}
         if dup:
             raise ValueError(f"duplicate category keys: {sorted(dup)}")
+        skeys = [s.key for s in self.stages]
+        dup = {k for k in skeys if skeys.count(k) > 1}
+        if dup:
+            raise ValueError(f"duplicate stage keys: {sorted(dup)}")
+        empty = [c.key for c in self.categories if not c.all_terms()]
+        if empty:
+            raise ValueError(f"categories {empty} have no keywords and no cues, so nothing can ever mark them")
         stage_keys = {s.key for s in self.stages}
         for c in self.categories:
             if c.stage is not None and stage_keys and c.stage not in stage_keys:
@@ -199,7 +208,10 @@ def _load_cached(path: str) -> Taxonomy:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
         data = yaml.load(p.read_text(encoding="utf-8"), Loader=loader)
     except yaml.YAMLError as e:
-        raise ModelError(f"taxonomy file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ModelError(f"taxonomy file {p} is not valid YAML{where}: {problem}") from None
     try:
         return Taxonomy.model_validate(data)
     except ValidationError as e:
