@@ -181,7 +181,8 @@ def new_phrases(con: duckdb.DuckDBPyConnection, period: str = "month", min_phras
         rows.append({"period_type": period, "period": r.period, "taxonomy": r.taxonomy, "category": r.category,
                      "phrase": r.term, "history": hist, "kind": r.kind, "observed": float(r.n), "expected": 0.0,
                      "lift": None, "p_value": None, "dispersion": None,
-                     "message": f"'{r.term}' in {r.n} comments in {r.period}, never among the keywords of the {hist} periods before"})
+                     "message": f"'{r.term}' in {r.n} comments in {r.period}, never among the keywords of the "
+                                f"{hist} periods before"})
     return _alert_frame(rows)
 
 
