@@ -159,3 +159,19 @@ def test_wu_li_you_is_not_a_negator(text, negated_expected):
 def test_touchpoint_lexicon_cases(text, want, not_want):
     got = cats(RuleMapper("touchpoint").fit(), text)
     assert (want is None or want in got) and not_want not in got
+
+
+def test_neutral_keyword_clause_takes_the_next_clauses_verdict(mini):
+    r = RuleMapper(mini).fit()
+    got = lambda clauses, scores: {m.category: m.polarity for m in r.map_clauses(clauses, scores)}  # noqa: E731
+    assert got(["苹果是昨天买的", "挺甜的"], [0.0, 0.7]) == {"product": "positive"}
+    assert got(["苹果是昨天买的", "很失望"], [0.0, -0.7]) == {"product": "negative"}
+    assert got(["苹果是昨天买的", "挺甜的"], [0.3, -0.7]) == {"product": "positive"}  # its own verdict wins
+    assert got(["苹果是昨天买的", "前台很冷淡"], [0.0, -0.7])["product"] == "neutral"  # next names its own
+    assert got(["苹果是昨天买的", "就这样"], [0.0, 0.05]) == {"product": "neutral"}
+    # the trained mapper's batch evidence gives the same
+    texts = ["苹果是昨天买的"] * 4
+    m = CategoryModel(mini, min_df=1, max_features=500, cv=2).fit(texts, [""] * 4, weak=texts)
+    batch = m.map_batch([["苹果是昨天买的", "挺甜的"], ["苹果是昨天买的", "前台很冷淡"]], [[0.0, 0.7], [0.0, -0.7]])
+    assert [{x.category: x.polarity for x in ms} for ms in batch] == [
+        {"product": "positive"}, {"product": "neutral", "staff": "negative"}]

@@ -119,7 +119,8 @@ class RuleEvidence:
         exactly as :class:`~voc.taxonomy.rules.RuleMapper` does clause by clause. Keys: ``clause``, ``cat``,
         ``neg``, ``term``, ``start``, ``kind`` (0 keyword, 1/2/3 positive/neutral/negative cue, 4 negated
         negative cue), ``doc``, ``score`` (the clause's score; ±1 or 0 for a keyword that a category opinion
-        word follows, see :mod:`voc.taxonomy.aspect`).
+        word follows, see :mod:`voc.taxonomy.aspect`), ``vote_score`` (what a keyword votes with: ``score``, or
+        the next clause's verdict, see :func:`next_clause_verdict`).
         """
         from voc.text.matcher import NEGATION_RE
 
@@ -144,6 +145,9 @@ class RuleEvidence:
         m["kind"] = np.where(m["neg"], FLIP[self.kind[j]], self.kind[j])
         m["doc"] = b.doc_of_clause[m["clause"]] if len(rep) else np.zeros(0, dtype=np.int64)
         m["score"] = b.scores[m["clause"]] if len(rep) else np.zeros(0)
+        # what a keyword votes with: its clause's score, or the next clause's verdict (the rule mapper's vote);
+        # ``score`` stays the clause's own for the trained mapper's features
+        m["vote_score"] = next_clause_verdict(b, m, NEXT_BAND) if len(rep) else np.zeros(0)
         aspects = self.aspects
         if aspects and len(rep):  # keywords followed by a category opinion word take its polarity
             for i in np.flatnonzero((m["kind"] == 0) & self.aspect_term[m["term"]]).tolist():
@@ -152,6 +156,7 @@ class RuleEvidence:
                 o = aspects.score(int(m["cat"][i]), term, b.flat[c], end)
                 if o is not None:
                     m["score"][i] = o
+                    m["vote_score"][i] = o
         if self.contrast and b.flat:
             m = self._add_contrasts(b, m)
         return m
@@ -169,7 +174,7 @@ class RuleEvidence:
                  "neg": np.zeros(len(hits), dtype=bool),
                  "term": np.array([self.n_lexicon_terms + h.term for h in hits], dtype=np.int64), "start": st,
                  "kind": np.array([KIND[h.polarity] for h in hits], dtype=np.int64),
-                 "doc": b.doc_of_clause[clause], "score": b.scores[clause]}
+                 "doc": b.doc_of_clause[clause], "score": b.scores[clause], "vote_score": b.scores[clause]}
         order = np.argsort(np.concatenate([m["start"], st]), kind="stable")
         return {k: np.concatenate([m[k], extra[k].astype(m[k].dtype)])[order] for k in m}
 
@@ -184,7 +189,8 @@ class RuleEvidence:
         size = n * K
         cell = m["doc"] * K + m["cat"]
         kw = m["kind"] == 0
-        vote = np.where(kw, np.sign(m["score"]) * (np.abs(m["score"]) > band), CUE_VOTE[m["kind"]])
+        vs = m.get("vote_score", m["score"])
+        vote = np.where(kw, np.sign(vs) * (np.abs(vs) > band), CUE_VOTE[m["kind"]])
         f = {"vote": np.bincount(cell, weights=vote, minlength=size).reshape(n, K).astype(float)}
         strong = m["kind"] != WEAK
 
@@ -205,6 +211,26 @@ class RuleEvidence:
         u = np.unique(cell[strong] * nc + m["clause"][strong])
         f["clauses"] = np.bincount(u // nc, minlength=size).reshape(n, K).astype(float)
         return f
+
+
+NEXT_BAND = 0.15  # the rule mapper's neutral band
+
+
+def next_clause_verdict(b: ClauseBatch, m: dict[str, np.ndarray], band: float = NEXT_BAND) -> np.ndarray:
+    """Keyword scores where a neutral keyword clause takes the verdict of the next clause of its comment
+    when that clause has no lexicon match of its own and is clearly polar (信用卡分期打了五折，挺划算的), as
+    :meth:`~voc.taxonomy.rules.RuleMapper.map_clauses` does."""
+    score = m["score"]
+    nc = len(b.flat)
+    if nc == 0 or len(score) == 0:
+        return score
+    has = np.zeros(nc + 1, dtype=bool)
+    has[m["clause"]] = True
+    nxt = np.minimum(m["clause"] + 1, nc - 1)
+    last = (b.doc_first + b.ndoc - 1)[m["doc"]]
+    ok = ((m["kind"] == 0) & (np.abs(score) <= band) & (m["clause"] < last) & ~has[m["clause"] + 1]
+          & (np.abs(b.scores[nxt]) > band))
+    return np.where(ok, b.scores[nxt], score)
 
 
 def strong_only(m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -2,7 +2,8 @@
 
 A keyword (房间, 骑手) marks its category and takes the polarity of the
 clause it sits in, or of a category opinion word that follows it (价格…偏高,
-see :mod:`voc.taxonomy.aspect`). A cue (发错货, 很贴心) marks its category with a fixed
+see :mod:`voc.taxonomy.aspect`); in a neutral clause it takes the verdict of
+the next clause when that one names nothing itself (信用卡分期打了五折，挺划算的). A cue (发错货, 很贴心) marks its category with a fixed
 polarity, flipped when a negator precedes it (不贴心). A negated negative
 cue (没有坏的) votes positive without marking its category by itself; a cue
 that starts with a negator (不好吃) is never flipped. Votes of all clauses
@@ -82,9 +83,16 @@ class RuleMapper(BaseEstimator):
         scores = [supplement_score(c, s) for c, s in zip(clauses, polarities)]
         contrasts = self.contrast_.find_in_clauses(clauses, scores) if self.contrast_ else {}
         keys = self.taxonomy_.keys
+        all_hits = [[(start, term, targets, False) for start, term, targets in self.matcher_.finditer(c + "\x00")]
+                    for c in clauses]
         for i, (clause, score) in enumerate(zip(clauses, scores)):
+            # a neutral clause with a keyword takes the verdict of the next clause when that one names nothing
+            # (信用卡分期打了五折，挺划算的)
+            if abs(score) <= 0.15 and i + 1 < len(clauses) and not any(t for _, _, t, _ in all_hits[i + 1]) \
+                    and abs(scores[i + 1]) > 0.15:
+                score = scores[i + 1]
             # the NUL sentinel lets a match at the very end of the clause complete (as in the batch matcher)
-            hits = [(start, term, targets, False) for start, term, targets in self.matcher_.finditer(clause + "\x00")]
+            hits = all_hits[i]
             if i in contrasts:  # expectation … reality (说是…却): a cue at the expectation, after a term there
                 hits += [(start, self.contrast_.terms[t], [(keys[c], pol)], True) for start, t, c, pol in contrasts[i]]
                 hits.sort(key=lambda h: (h[0], h[3]))
