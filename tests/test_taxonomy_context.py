@@ -175,3 +175,15 @@ def test_neutral_keyword_clause_takes_the_next_clauses_verdict(mini):
     batch = m.map_batch([["苹果是昨天买的", "挺甜的"], ["苹果是昨天买的", "前台很冷淡"]], [[0.0, 0.7], [0.0, -0.7]])
     assert [{x.category: x.polarity for x in ms} for ms in batch] == [
         {"product": "positive"}, {"product": "neutral", "staff": "negative"}]
+
+
+def test_opinion_phrases_agree_with_their_mention():
+    from voc.taxonomy.opinion import OpinionExtractor
+
+    o = OpinionExtractor()
+    assert o.phrase("送餐太慢了", "送餐", polarity="negative") == "送餐-太慢"
+    assert o.phrase("房间不太干净", "房间", polarity="negative") == "房间-不太干净"  # negator kept, sign flipped
+    assert o.phrase("网点服务不错", "网点", polarity="positive") == "网点-不错"
+    assert o.phrase("网点服务不错", "网点", polarity="negative") == ""            # not shown as a complaint
+    assert o.phrase("说好的存单利率", "存单") == ""                                # 说好 is "agreed", not praise
+    assert o.phrase("网点服务不错", "网点") == "网点-不错"                          # without a polarity, nearest

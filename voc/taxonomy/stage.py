@@ -58,7 +58,7 @@ class CategoryStage(Stage):
             if term:
                 if m.clause not in spans:
                     spans[m.clause] = self.opinions.opinions(clause)
-                phrase = self.opinions.phrase(clause, term, spans[m.clause])
+                phrase = self.opinions.phrase(clause, term, spans[m.clause], m.polarity)
             out.append({"category": m.category, "stage": self.stage_of.get(m.category), "polarity": m.polarity,
                         "evidence": m.evidence, "phrase": phrase, "clause": clause})
         return out
