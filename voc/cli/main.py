@@ -124,18 +124,18 @@ def _comments_table(df) -> Table:
     table.add_column("id", no_wrap=True)
     table.add_column("date", no_wrap=True)
     table.add_column("sentiment", no_wrap=True)
-    for c in scores:
-        table.add_column(c.upper() if c == "nps" else c, no_wrap=True, justify="right")
+    if scores:  # one narrow column: the terminal is often 80 characters wide
+        table.add_column("scores", no_wrap=True)
     table.add_column("categories", ratio=1, overflow="fold")
     table.add_column("text", ratio=2, overflow="fold")
 
-    def score(v) -> str:  # 0 is a score (an NPS detractor), not a missing value
-        return "" if pd.isna(v) else f"{float(v):g}"
+    def score_lines(r) -> list[str]:  # 0 is a score (an NPS detractor), not a missing value
+        return ["\n".join(f"{c.upper()} {float(r[c]):g}" for c in scores if not pd.isna(r[c]))] if scores else []
 
     for _, r in df.iterrows():
         date = "" if pd.isna(r["date"]) else str(r["date"])[:10]
         cats = "\n".join(p for c in label_cols if not pd.isna(r[c]) for p in str(r[c]).split(";") if p)
-        table.add_row(str(r["id"]), date, str(r["sentiment"]), *[score(r[c]) for c in scores], cats, str(r["text"]))
+        table.add_row(str(r["id"]), date, str(r["sentiment"]), *score_lines(r), cats, str(r["text"]))
     return table
 
 
