@@ -330,3 +330,21 @@ def test_report_has_a_section_for_a_taxonomy_of_ones_own(tmp_path, csv_utf8):
     assert 'href="#tax-shop"' in html
     touch = html[html.index('id="touchpoint"'):html.index('id="tax-shop"')]
     assert "does not use this taxonomy" in touch
+
+
+def test_query_category_shared_by_two_taxonomies(tmp_path, csv_utf8):
+    from tests.conftest import write_taxonomy
+    from voc.errors import InputError
+    from voc.store.query import CommentQuery, query_comments
+
+    tax = write_taxonomy(tmp_path, """
+        name: mine
+        categories:
+          - {key: delivery, name: 配送, keywords: [送得, 送餐]}
+        """, "mine.yaml")
+    data = pipeline_data(csv_utf8, tmp_path / "r")
+    data["taxonomies"] = [{"name": "touchpoint", "mapper": "rules"}, {"name": "mine", "path": tax}]
+    run_pipeline(load_config(data=data))
+    with pytest.raises(InputError, match="mine/delivery or touchpoint/delivery"):
+        query_comments(tmp_path / "r", CommentQuery(category="delivery"))
+    assert "A1" in query_comments(tmp_path / "r", CommentQuery(category="mine/delivery"))["id"].tolist()

@@ -200,3 +200,13 @@ def test_utf8_line_in_a_gbk_jsonl(tmp_path):
     got = pd.concat([c.frame for c in chunks])
     assert got["text"].iloc[-1] == "物流很快，包装完好" and got["city"].iloc[0] == "上海"
     assert sum(c.warnings.get("decoded_as_utf-8", 0) for c in chunks) == 1
+
+
+def test_short_utf8_cell_in_a_gbk_file(tmp_path):
+    from voc.io.readers import open_reader
+
+    body = "编号,内容\n" + "".join(f"{i},送餐太慢了，等了一个小时\n" for i in range(5))
+    p = tmp_path / "gbk.csv"
+    p.write_bytes(body.encode("gbk") + "9,差评\n".encode())  # two characters: too short to judge the row by
+    got = pd.concat([c.frame for c in open_reader(p)])
+    assert got["内容"].iloc[-1] == "差评" and got["内容"].iloc[0] == "送餐太慢了，等了一个小时"

@@ -15,6 +15,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -311,7 +312,15 @@ class DelimitedReader(Reader):
                 except UnicodeDecodeError:
                     pass
             try:
-                out.append(v.decode(self._enc))
+                text = v.decode(self._enc)
+                # GB18030 maps many UTF-8 byte pairs to private-use characters (差评 -> 宸\ue1bf瘎): such a
+                # cell that is valid UTF-8 is UTF-8
+                if self._enc == "gb18030" and _PUA.search(text):
+                    try:
+                        text, other[i] = v.decode("utf-8"), True
+                    except UnicodeDecodeError:
+                        pass
+                out.append(text)
                 continue
             except UnicodeDecodeError:
                 pass
@@ -325,6 +334,7 @@ class DelimitedReader(Reader):
 
 
 _NAMES = {"utf-8": "UTF-8", "gb18030": "GB18030"}
+_PUA = re.compile("[\ue000-\uf8ff]")  # private-use characters: no real text in a review has them
 
 
 def _utf8_chinese(v: bytes, min_wide: int = 1) -> str | None:

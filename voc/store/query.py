@@ -68,6 +68,12 @@ def query_comments(run_dir: str | Path, q: CommentQuery) -> pd.DataFrame:
                 known = {r[0] for r in con.execute("SELECT DISTINCT category FROM mentions").fetchall()}
                 if key not in known and not _category_defined(con, key):
                     raise InputError(f"no comments mention category {key!r}; known: {', '.join(sorted(known))}")
+                if not tax:  # a key two taxonomies share (customer_service) must say which one
+                    owners = [r[0] for r in con.execute(
+                        "SELECT DISTINCT taxonomy FROM mentions WHERE category = ? ORDER BY 1", [key]).fetchall()]
+                    if len(owners) > 1:
+                        raise InputError(f"category {key!r} is in taxonomies {', '.join(owners)}; write "
+                                         + " or ".join(f"{t}/{key}" for t in owners))
                 sub.append("m.category = ?")
                 sub_params.append(key)
                 if tax:
