@@ -210,3 +210,16 @@ def test_short_utf8_cell_in_a_gbk_file(tmp_path):
     p.write_bytes(body.encode("gbk") + "9,差评\n".encode())  # two characters: too short to judge the row by
     got = pd.concat([c.frame for c in open_reader(p)])
     assert got["内容"].iloc[-1] == "差评" and got["内容"].iloc[0] == "送餐太慢了，等了一个小时"
+
+
+def test_star_ratings():
+    got = parse_scores(pd.Series(["★★★", "★★★★☆", " ★ ", "☆☆☆☆☆", "5星", "★3"]), 1, 5).tolist()
+    assert got[:3] == [3.0, 4.0, 1.0] and pd.isna(got[3]) and got[4] == 5.0 and got[5] == 3.0
+
+
+def test_degree_words_are_never_keywords():
+    from voc.text.segment import Segmenter
+
+    seg = Segmenter()
+    kws = seg.keywords(seg.content_tokens(seg.cut("有点卡，有点慢，但是界面有点好看，有点")))
+    assert "有点" not in kws and "但是" not in kws

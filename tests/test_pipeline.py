@@ -30,6 +30,8 @@ def fixture_run(csv_utf8, tmp_path):
 
 def test_fixture_run_accounts_for_every_row(fixture_run):
     res, out = fixture_run
+    written = {p.name for p in out.iterdir() if p.is_file()}
+    assert {Path(f).name for f in res.files} == written | {"summary.json"}  # every file the run wrote
     assert res.rows_in == 7 and res.written == 6 and res.quarantined == 1 and res.balanced
     q = pd.read_csv(out / "quarantine.csv", encoding="utf-8-sig")
     assert q["reason"].tolist() == ["empty text"] and q["row"].tolist() == [5]
@@ -71,6 +73,9 @@ def test_query_filters(fixture_run):
     assert query_comments(out, CommentQuery(segments={"city": "北京"}))["id"].tolist() == ["A2"]
     assert query_comments(out, CommentQuery(since="2026-07-01", until="2026-07-08"))["id"].tolist() == ["A3"]
     assert query_comments(out, CommentQuery(keyword="洒了"))["id"].tolist() == ["A6"]
+    # keywords are normalised as the stored text is (traditional, full width, upper case)
+    assert query_comments(out, CommentQuery(keyword="灑了"))["id"].tolist() == ["A6"]
+    assert query_comments(out, CommentQuery(keyword="價格"))["id"].tolist() == ["A7"]
     # the scores the run has (NPS here, not CSAT) come right after the sentiment
     cols = query_comments(out, CommentQuery()).columns.tolist()
     assert cols[cols.index("sentiment") + 1] == "nps" and "csat" not in cols

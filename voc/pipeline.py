@@ -296,7 +296,10 @@ class PipelineRun:
         res.quarantined = quarantine.count
         res.reasons = dict(quarantine.reasons)
         res.seconds = round(time.perf_counter() - t0, 3)
-        res.files = [str(out / STORE_NAME), str(out / "quarantine.csv"), str(out / "config.yaml"), *res.files]
+        first = [str(out / STORE_NAME), str(out / "quarantine.csv"), str(out / "config.yaml")]
+        # every file the run wrote (the analysis tables' Parquet files included), the main ones first
+        res.files = list(dict.fromkeys([*first, *res.files, *sorted(str(p) for p in out.iterdir() if p.is_file()),
+                                        str(out / "summary.json")]))
         summary = {**asdict(res), "balanced": res.balanced}
         (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         return res

@@ -94,8 +94,13 @@ def _to_datetime(s: pd.Series, timezone: str, utc: bool = False) -> pd.Series:
 
 
 def parse_scores(values: pd.Series, lo: float, hi: float) -> pd.Series:
-    """First number in each cell (``10分`` and full-width ``９`` work); values outside ``[lo, hi]`` become NaN."""
-    s = values.fillna("").astype(str).str.normalize("NFKC").str.extract(f"({_NUM.pattern})", expand=False)
+    """First number in each cell (``10分`` and full-width ``９`` work), or the number of filled stars
+    (``★★★☆☆`` is 3); values outside ``[lo, hi]`` become NaN."""
+    raw = values.fillna("").astype(str).str.normalize("NFKC")
+    s = raw.str.extract(f"({_NUM.pattern})", expand=False)
+    stars = raw.str.fullmatch(r"\s*[★☆]+\s*")
+    if stars.any():
+        s = s.where(~stars, raw.str.count("★").astype(str))
     num = pd.to_numeric(s, errors="coerce")
     return num.where((num >= lo) & (num <= hi))
 

@@ -106,8 +106,12 @@ def query_comments(run_dir: str | Path, q: CommentQuery) -> pd.DataFrame:
             where.append("c.channel = ?")
             params.append(q.channel)
         if q.keyword:
-            where.append("(c.text LIKE ? OR list_contains(c.keywords, ?))")
-            params += [f"%{q.keyword}%", q.keyword]
+            # the stored text is normalised (NFKC, simplified, lower case): the keyword must be too, and the
+            # raw form is tried as well, for runs with other clean settings
+            kws = list(dict.fromkeys([normalize_keyword(q.keyword), q.keyword]))
+            where.append("(" + " OR ".join(["c.text LIKE ? OR list_contains(c.keywords, ?)"] * len(kws)) + ")")
+            for k in kws:
+                params += [f"%{k}%", k]
         tax_cols = [c for c in cols if c not in _BASE_COLS and not c.startswith("seg_")]
         scores = [c for c in SCORE_COLUMNS if c in cols]
         if scores:  # the scores the run has values for (NPS, CSAT ...), after the sentiment
@@ -133,6 +137,16 @@ def query_comments(run_dir: str | Path, q: CommentQuery) -> pd.DataFrame:
 _BASE_COLS = {"id", "source_row", "date", "channel", "source", "nps", "csat", "rating", "ces", "text", "quality", "pii",
               "emojis", "tokens", "keywords", "clauses", "clause_scores", "sentiment", "p_negative", "p_neutral",
               "p_positive"}
+
+
+def normalize_keyword(keyword: str) -> str:
+    """A search keyword normalised as the pipeline's default cleaning normalises text: NFKC (full-width to
+    half-width), traditional to simplified, lower case (閃退 → 闪退, iOS → ios)."""
+    import unicodedata
+
+    from voc.text.normalize import to_simplified
+
+    return to_simplified(unicodedata.normalize("NFKC", keyword.strip())).lower()
 
 
 def _category_defined(con, key: str) -> bool:

@@ -30,6 +30,12 @@ def resource_path(name: str) -> Path:
     return Path(str(resources.files("voc") / "resources" / name))
 
 
+# Words the stopword list deliberately keeps (the sentiment and aspect rules need them) but that say nothing
+# about a comment's subject, so they are never its keywords (a "new keyword" alert on 有点 is noise).
+NOT_KEYWORDS = frozenset("有点 有些 一点 一些 非常 特别 比较 真的 真是 还是 但是 不过 可是 就是 只是 而且 然后 所以 因为 "
+                         "没有 觉得 感觉 已经 一直 还有 这个 那个 什么 怎么 这么 那么 可以 一般 还行".split())
+
+
 def load_stopwords(path: Path | None = None) -> frozenset[str]:
     """Stopwords from a UTF-8 file, one per line (``#`` comments allowed); the bundled list by default."""
     p = Path(path) if path else resource_path("stopwords.txt")
@@ -163,13 +169,14 @@ class Segmenter:
         return out
 
     def keywords(self, tokens: list[str], top_k: int = 5) -> list[str]:
-        """Top-``k`` TF-IDF keywords (two or more characters) of one comment's content tokens."""
+        """Top-``k`` TF-IDF keywords (two or more characters) of one comment's content tokens; degree and
+        contrast words, which the stopwords keep for the sentiment rules (有点, 但是), are never keywords."""
         if top_k <= 0:
             return []
         idf, median = _idf()
         tf: dict[str, int] = {}
         for t in tokens:
-            if len(t) >= 2:
+            if len(t) >= 2 and t not in NOT_KEYWORDS:
                 tf[t] = tf.get(t, 0) + 1
         if len(tf) <= 1:
             return list(tf)
