@@ -348,3 +348,5 @@ def test_query_category_shared_by_two_taxonomies(tmp_path, csv_utf8):
     with pytest.raises(InputError, match="mine/delivery or touchpoint/delivery"):
         query_comments(tmp_path / "r", CommentQuery(category="delivery"))
     assert "A1" in query_comments(tmp_path / "r", CommentQuery(category="mine/delivery"))["id"].tolist()
+    with pytest.raises(InputError, match="taxonomy 'nosuch' is not in this run"):
+        query_comments(tmp_path / "r", CommentQuery(category="nosuch/delivery"))

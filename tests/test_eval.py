@@ -325,3 +325,12 @@ def test_eval_and_train_a_taxonomy_of_ones_own(tmp_path):
     assert res["task"] == "bank" and res["clause_sentiment"] == "sentiment-tfidf" and res["micro_f1"] > 0.9
     r = CliRunner().invoke(app, ["eval", "--model", "rules", "--data", str(gold), "--task", "nosuch"])
     assert r.exit_code != 0 and "taxonomy YAML" in r.output
+
+
+def test_a_model_for_another_taxonomy_is_refused(tmp_path):
+    from voc.errors import ModelError
+    from voc.taxonomy.stage import load_mapper
+
+    assert load_mapper("rater", "rater-tfidf").taxonomy_.name == "rater"
+    with pytest.raises(ModelError, match="maps to taxonomy 'touchpoint'"):
+        load_mapper("rater", "touchpoint-tfidf")

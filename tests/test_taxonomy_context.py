@@ -187,3 +187,4 @@ def test_opinion_phrases_agree_with_their_mention():
     assert o.phrase("网点服务不错", "网点", polarity="negative") == ""            # not shown as a complaint
     assert o.phrase("说好的存单利率", "存单") == ""                                # 说好 is "agreed", not praise
     assert o.phrase("网点服务不错", "网点") == "网点-不错"                          # without a polarity, nearest
+    assert o.phrase("菜品大家都说好吃", "菜品") == "菜品-好吃"                      # 说好吃 is praise

@@ -120,6 +120,7 @@ def test_trained_mapper_finds_contrasts_as_the_rules(tmp_path_factory, docs, poo
     ("name: t\nstages: [{key: a, name: A}, {key: a, name: B}]\ncategories: [{key: x, name: X, keywords: [房间]}]\n",
      "duplicate stage keys"),
     ("name: t\ncategories: [{key: x, name: X}]\n", "no keywords and no cues"),
+    ("name: t\ncategories: [{key: x, name: X, keywords: [''], cues: {negative: [' ']}}]\n", "no keywords and no cues"),
     ("name: t\ncategories: [{key: x, name: X, keywords: [房间}]\n", "not valid YAML at line 2"),
 ])
 def test_taxonomy_file_mistakes_are_one_sentence(tmp_path, text, msg):

@@ -503,7 +503,8 @@ def _theme_table(df: pd.DataFrame, drivers: pd.DataFrame, y: np.ndarray, out: Ou
     """Importance-performance per theme: importance = the sum of its drivers' importance (% of the fit);
     performance = net sentiment of its mentions in these rows and the mentioners' headline metric.
 
-    Quadrants split at the mean importance and the mean net sentiment of the themes (data-centred IPA).
+    Quadrants split at the themes' mean importance and at net sentiment 0 (without sentiment: at the mean of
+    the mentioners' metric).
     """
     rows = []
     n_rows = len(df) if w is None else int(w.sum())

@@ -199,7 +199,7 @@ def train(
             # clauses are scored as the pipeline will score them: by its default sentiment model
             hp.setdefault("sentiment_model", auto_model("sentiment"))
             _, metrics = train_category_model(task, gold_path=data[0], unlabelled_paths=list(unlabelled or []),
-                                              out_dir=out, seed=seed, **own, **hp)
+                                              out_dir=out, seed=seed, **{**own, **hp})
         else:
             raise ConfigError(f"unknown task {task!r}; use sentiment, rater, touchpoint or the path of a taxonomy "
                               f"YAML file")

@@ -68,6 +68,10 @@ def query_comments(run_dir: str | Path, q: CommentQuery) -> pd.DataFrame:
                 known = {r[0] for r in con.execute("SELECT DISTINCT category FROM mentions").fetchall()}
                 if key not in known and not _category_defined(con, key):
                     raise InputError(f"no comments mention category {key!r}; known: {', '.join(sorted(known))}")
+                if tax:
+                    taxes = [r[0] for r in con.execute("SELECT DISTINCT taxonomy FROM mentions ORDER BY 1").fetchall()]
+                    if taxes and tax not in taxes:
+                        raise InputError(f"taxonomy {tax!r} is not in this run; it has {', '.join(taxes)}")
                 if not tax:  # a key two taxonomies share (customer_service) must say which one
                     owners = [r[0] for r in con.execute(
                         "SELECT DISTINCT taxonomy FROM mentions WHERE category = ? ORDER BY 1", [key]).fetchall()]

@@ -20,6 +20,11 @@ from voc.errors import ModelError
 POLARITIES = ("positive", "neutral", "negative")
 
 
+def _terms(v: list[str]) -> list[str]:
+    """Terms without surrounding white space; empty ones dropped (they could never match)."""
+    return [t.strip() for t in v if isinstance(t, str) and t.strip()]
+
+
 class Cues(BaseModel):
     """Phrases that mark a category and fix its polarity."""
 
@@ -27,6 +32,8 @@ class Cues(BaseModel):
     positive: list[str] = Field(default_factory=list)
     neutral: list[str] = Field(default_factory=list)
     negative: list[str] = Field(default_factory=list)
+
+    _strip = field_validator("positive", "neutral", "negative")(classmethod(lambda cls, v: _terms(v)))
 
 
 class OpinionRule(Cues):
@@ -61,6 +68,8 @@ class Category(BaseModel):
     keywords: list[str] = Field(default_factory=list)
     cues: Cues = Field(default_factory=Cues)
     opinions: list[OpinionRule] = Field(default_factory=list)
+
+    _strip = field_validator("keywords")(classmethod(lambda cls, v: _terms(v)))
 
     def all_terms(self) -> list[str]:
         """Keywords and cue phrases together."""

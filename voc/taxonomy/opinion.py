@@ -15,7 +15,7 @@ from voc.text.matcher import NEGATION_RE
 
 
 # Words containing a lexicon entry that evaluate nothing: 说好 (agreed), 只好 (had to), 好像 (seems), 好几 (several).
-NOT_OPINION_RE = re.compile("说好|只好|好像|好几|好多次|好久|正好|刚好|好在|好不容易|好歹|好些")
+NOT_OPINION_RE = re.compile("说好|只好|好像|好几|好多次|好久|好在|好不容易|好歹")
 
 
 class OpinionExtractor:
@@ -39,7 +39,7 @@ class OpinionExtractor:
             else []
         for start, word, weight in self._lex.matcher_.finditer(clause):
             end = start + len(word)
-            if any(a < end and start < b for a, b in blocked):
+            if any(a <= start and end <= b for a, b in blocked):  # inside 说好, not 说好吃's 好吃
                 continue
             sign = float((weight > 0) - (weight < 0)) if isinstance(weight, (int, float)) else 0.0
             window = clause[max(0, start - 4):start]

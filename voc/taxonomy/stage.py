@@ -19,6 +19,14 @@ def load_mapper(taxonomy: str, spec: str = "rules"):
     model = load_model(spec)
     if not hasattr(model, "map_clauses"):
         raise ModelError(f"model {spec!r} is not a category mapper for taxonomy {taxonomy!r}")
+    own = getattr(model, "taxonomy_", None)
+    if own is not None:
+        from voc.taxonomy.model import load_taxonomy
+
+        want = load_taxonomy(taxonomy)
+        if own.name != want.name or list(own.keys) != list(want.keys):
+            raise ModelError(f"model {spec!r} maps to taxonomy {own.name!r} ({len(own.keys)} categories), not "
+                             f"{want.name!r}; use a model trained for {want.name!r}, or 'rules'")
     return model
 
 
