@@ -150,3 +150,20 @@ def test_targets_on_shared_data(shared_model):
 def test_shopping_target_095(shared_model):
     _, _, dev, ok = shared_model
     assert ok[(dev["domain"] == "shopping").to_numpy()].mean() >= 0.95
+
+
+def test_blend_reads_english_with_the_lexicon(model):
+    """A model trained on Chinese says little about English; the blend gives such texts to the lexicon."""
+    from voc.classify.blend import LexiconBlend, _mostly_latin
+    from voc.classify.lexicon import LexiconSentiment
+
+    assert _mostly_latin("login一直fail") and not _mostly_latin("这个app真的很好用，推荐") and not _mostly_latin("ok")
+    blend = LexiconBlend.from_fitted(model, 0.2)
+    texts = ["this app is great, love it", "ads everywhere, so annoying", "login一直fail", "not good at all"]
+    p = blend.predict_proba(texts)
+    assert [["negative", "neutral", "positive"][i] for i in p.argmax(1)] == ["positive", "negative", "negative",
+                                                                              "negative"]
+    # Chinese texts are blended as before
+    zh = ["质量很好，非常满意", "物流太慢，等了一周"]
+    want = 0.8 * model.predict_proba(zh) + 0.2 * LexiconSentiment().fit().predict_proba(zh)
+    assert np.allclose(blend.predict_proba(zh), want)

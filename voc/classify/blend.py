@@ -8,6 +8,9 @@ comments written for the bundled sample (hotel, e-commerce, food delivery); see 
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
@@ -46,15 +49,46 @@ class LexiconBlend(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        """Blended probabilities over ``classes_``."""
+        """Blended probabilities over ``classes_``.
+
+        Texts written mostly in Latin letters (English, or Chinese with English verbs: login一直fail) get
+        :data:`LATIN_LEXICON_WEIGHT` of the bundled lexicon, whose English entries they need: the character
+        n-grams of a model trained on Chinese reviews say little about them.
+        """
         X = list(X)
         w = self.lexicon_weight
         a = _aligned(self.model_, self.model_.predict_proba(X))
-        return a if w == 0 else (1 - w) * a + w * self.lexicon_.predict_proba(X)
+        out = a if w == 0 else (1 - w) * a + w * self.lexicon_.predict_proba(X)
+        if w > 0:
+            latin = np.flatnonzero([_mostly_latin(t) for t in X])
+            if len(latin):
+                lw = LATIN_LEXICON_WEIGHT
+                out[latin] = (1 - lw) * a[latin] + lw * _bundled_lexicon().predict_proba([X[i] for i in latin])
+        return out
 
     def predict(self, X) -> np.ndarray:
         """The most probable class per text."""
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+LATIN_LEXICON_WEIGHT = 0.7
+_LATIN = re.compile(r"[A-Za-z]")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _mostly_latin(text: str) -> bool:
+    """More Latin letters than Chinese characters, and at least three of them."""
+    if not text or not _LATIN.search(text):
+        return False
+    n_latin = len(_LATIN.findall(text))
+    return n_latin >= 3 and n_latin > len(_CJK.findall(text))
+
+
+@lru_cache(maxsize=1)
+def _bundled_lexicon() -> LexiconSentiment:
+    """The lexicon model of the bundled lexicon file as it is now (a saved blend keeps the lexicon of its
+    training time, which may lack the English entries)."""
+    return LexiconSentiment().fit()
 
 
 def _aligned(model, proba: np.ndarray) -> np.ndarray:
