@@ -350,3 +350,29 @@ def test_query_category_shared_by_two_taxonomies(tmp_path, csv_utf8):
     assert "A1" in query_comments(tmp_path / "r", CommentQuery(category="mine/delivery"))["id"].tolist()
     with pytest.raises(InputError, match="taxonomy 'nosuch' is not in this run"):
         query_comments(tmp_path / "r", CommentQuery(category="nosuch/delivery"))
+
+
+def test_sound_means_for_runs_with_stars_only(tmp_path, csv_utf8):
+    """A dump with star ratings and no NPS gets the mentioners' mean rating in the Sound table and report."""
+    import duckdb
+
+    from voc.report.html import render_report
+
+    data = pipeline_data(csv_utf8, tmp_path / "r")
+    cols = data["input"]["columns"]
+    cols["rating"] = cols.pop("nps")
+    data["input"]["rating_scale"] = [0, 10]
+    run_pipeline(load_config(data=data))
+    con = duckdb.connect(str(tmp_path / "r" / "voc.duckdb"), read_only=True)
+    s = con.execute("SELECT * FROM sound WHERE grouping = 'all'").df()
+    c = con.execute("SELECT id, rating FROM comments WHERE quality = 'ok'").df()
+    m = con.execute("SELECT DISTINCT comment_id FROM mentions WHERE taxonomy = 'touchpoint' AND category = 'delivery'"
+                    ).df()
+    con.close()
+    row = s[(s.taxonomy == "touchpoint") & (s.category == "delivery")].iloc[0]
+    inside = c[c.id.isin(m.comment_id)]["rating"].dropna()
+    outside = c[~c.id.isin(m.comment_id)]["rating"].dropna()
+    assert row["rating_n"] == len(inside) and row["rating_mean"] == pytest.approx(inside.mean(), abs=1e-3)
+    assert row["rating_others"] == pytest.approx(outside.mean(), abs=1e-3) and row["nps_n"] == 0
+    html = render_report(tmp_path / "r")
+    assert "提及者 星级 rating" in html and "提及者NPS" not in html

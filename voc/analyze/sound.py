@@ -6,7 +6,9 @@ Definitions
 - share: volume / comments with usable text (``quality = 'ok'``) in the same group;
 - net sentiment: (% positive − % negative) of the category's mentions, in points (−100..100);
 - NPS: % promoters (9-10) − % detractors (0-6) among the mentioners who gave a score, next to the
-  NPS of the customers in the same group who did not mention the category.
+  NPS of the customers in the same group who did not mention the category;
+- CSAT, rating, CES (when the run has them): the mentioners' mean (``rating_mean``, with ``rating_n``)
+  next to the others' (``rating_others``), for dumps with stars or CSAT instead of NPS.
 
 Groups: overall (``period = 'all'``), per month (``period = 'YYYY-MM'``) and per segment value.
 """
@@ -19,6 +21,9 @@ import pandas as pd
 GROUP_ALL = "all"
 
 
+MEAN_SCORES = ("csat", "rating", "ces")
+
+
 def sound_table(con: duckdb.DuckDBPyConnection, group_expr: str = "'all'", group_name: str = "all") -> pd.DataFrame:
     """Sound indicators per category for one grouping of comments.
 
@@ -28,13 +33,22 @@ def sound_table(con: duckdb.DuckDBPyConnection, group_expr: str = "'all'", group
     group_expr : SQL expression over ``c`` (comments) giving the group value, e.g. ``strftime(c.date, '%Y-%m')``.
     group_name : what the grouping is (``all``, ``month``, ``seg_city`` ...), stored in column ``grouping``.
     """
+    cols = {r[0] for r in con.execute("DESCRIBE comments").fetchall()}
+    means = [x for x in MEAN_SCORES if x in cols]  # CSAT, rating, CES: means of mentioners and of the others
+    sel_c = "".join(f", {x}" for x in means)
+    base_x = "".join(f", count({x}) AS {x}_n_all, sum({x}) AS {x}_sum_all" for x in means)
+    m_x = "".join(f", c.{x}" for x in means)
+    agg_x = "".join(f", count({x}) AS {x}_n, sum({x}) AS {x}_sum" for x in means)
+    out_x = "".join(f""",
+           a.{x}_n, round(a.{x}_sum / nullif(a.{x}_n, 0), 3) AS {x}_mean,
+           round((b.{x}_sum_all - a.{x}_sum) / nullif(b.{x}_n_all - a.{x}_n, 0), 3) AS {x}_others""" for x in means)
     sql = f"""
-    WITH c AS (SELECT id, nps, {group_expr} AS grp FROM comments c WHERE quality = 'ok'),
+    WITH c AS (SELECT id, nps{sel_c}, {group_expr} AS grp FROM comments c WHERE quality = 'ok'),
     base AS (SELECT grp, count(*) AS n_ok, count(nps) AS nps_n_all,
                     count(*) FILTER (WHERE nps >= 9) AS promoters_all,
-                    count(*) FILTER (WHERE nps <= 6) AS detractors_all FROM c GROUP BY grp),
+                    count(*) FILTER (WHERE nps <= 6) AS detractors_all{base_x} FROM c GROUP BY grp),
     m AS (SELECT DISTINCT ON (m.comment_id, m.taxonomy, m.category) m.taxonomy, m.category, m.stage,
-                 m.polarity, c.grp, c.nps
+                 m.polarity, c.grp, c.nps{m_x}
           FROM mentions m JOIN c ON c.id = m.comment_id),
     agg AS (
       SELECT taxonomy, category, any_value(stage) AS stage, grp,
@@ -44,7 +58,7 @@ def sound_table(con: duckdb.DuckDBPyConnection, group_expr: str = "'all'", group
              count(*) FILTER (WHERE polarity = 'negative') AS negative,
              count(nps) AS nps_n,
              count(*) FILTER (WHERE nps >= 9) AS promoters,
-             count(*) FILTER (WHERE nps <= 6) AS detractors
+             count(*) FILTER (WHERE nps <= 6) AS detractors{agg_x}
       FROM m GROUP BY taxonomy, category, grp)
     SELECT '{group_name}' AS grouping, CAST(a.grp AS VARCHAR) AS "group", a.taxonomy, a.category, a.stage,
            a.volume, b.n_ok AS comments, a.volume / b.n_ok AS share,
@@ -52,7 +66,7 @@ def sound_table(con: duckdb.DuckDBPyConnection, group_expr: str = "'all'", group
            round(100.0 * (a.positive - a.negative) / a.volume, 2) AS net_sentiment,
            a.nps_n, round(100.0 * (a.promoters - a.detractors) / nullif(a.nps_n, 0), 2) AS nps,
            round(100.0 * ((b.promoters_all - a.promoters) - (b.detractors_all - a.detractors))
-                 / nullif(b.nps_n_all - a.nps_n, 0), 2) AS nps_others
+                 / nullif(b.nps_n_all - a.nps_n, 0), 2) AS nps_others{out_x}
     FROM agg a JOIN base b USING (grp)
     ORDER BY "group", a.taxonomy, a.volume DESC, a.category
     """

@@ -221,6 +221,9 @@ THEME_COLUMNS = {
     "neutral": "中性 neutral", "negative": "负面 negative", "net_sentiment": "净情感 net sentiment",
     "nps_n": "NPS n", "nps": "提及者NPS NPS of mentioners", "nps_others": "未提及者NPS NPS of others",
     "nps_gap": "NPS差 gap",
+    **{f"{x}{suffix}": f"{zh}{label} {x.upper()}{en}" for x, zh in (("csat", "满意度"), ("rating", "星级"), ("ces", "费力度"))
+       for suffix, label, en in (("_mean", "（提及者）", " of mentioners"), ("_others", "（未提及者）", " of others"),
+                                 ("_n", " n", " n"))},
 }
 
 

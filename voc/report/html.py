@@ -72,6 +72,19 @@ def _category_chart(df: pd.DataFrame, title: str) -> str:
 
 _SOUND_COLS = {"label": "类别 category", "volume": "提及 volume", "share_pct": "占比 share %",
                "net_sentiment": "净情感 net", "nps": "提及者NPS", "nps_others": "未提及者NPS", "nps_n": "NPS n"}
+_MEAN_NAMES = {"rating": "星级 rating", "csat": "CSAT", "ces": "CES"}
+
+
+def _sound_cols(df: pd.DataFrame) -> dict[str, str]:
+    """The Sound table's columns: the mentioners' NPS when the run has NPS, else the mean of the first score
+    it has (rating, CSAT, CES), so a dump with stars only is not shown empty NPS columns."""
+    if "nps_n" in df and df["nps_n"].fillna(0).sum() > 0:
+        return _SOUND_COLS
+    base = {k: v for k, v in _SOUND_COLS.items() if not k.startswith("nps")}
+    for x, name in _MEAN_NAMES.items():
+        if f"{x}_n" in df and df[f"{x}_n"].fillna(0).sum() > 0:
+            return {**base, f"{x}_mean": f"提及者 {name}", f"{x}_others": f"未提及者 {name}", f"{x}_n": f"{name} n"}
+    return base
 
 
 def _sound_all(sound: pd.DataFrame, name: str, tax: Taxonomy | None) -> pd.DataFrame:
@@ -100,11 +113,11 @@ def _taxonomy_section(sid: str, title: str, sound: pd.DataFrame, name: str | Non
         for st in tax.stages:
             sub = df[df["stage"] == st.key]
             if len(sub):
-                parts.append(f"<h3>{_esc(st.name)} {_esc(st.key)}</h3>" + _table(sub, _SOUND_COLS))
+                parts.append(f"<h3>{_esc(st.name)} {_esc(st.key)}</h3>" + _table(sub, _sound_cols(df)))
         body += "".join(parts)
         df["stage_name"] = df["stage"].map(stage_names)
     else:
-        body += _table(df, _SOUND_COLS)
+        body += _table(df, _sound_cols(df))
     return f'<section id="{sid}"><h2>{_esc(title)}</h2>{body}</section>'
 
 
