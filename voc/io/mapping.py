@@ -26,6 +26,9 @@ _TZ_SUFFIX = re.compile(r"(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*"
                         r"(?:(?P<z>[zZ])|(?P<name>UTC|GMT)?\s*(?:(?P<sign>[+-])(?P<h>\d{1,2}):?(?P<m>\d{2})?)?)$")
 
 
+_TZ_HINT = re.compile(r"[zZ+]|UTC|GMT|:\d\d\s*-")  # what every offset form above contains
+
+
 def _offset(m: re.Match) -> str:
     """The time of a :data:`_TZ_SUFFIX` match with its offset written ``+HH:MM`` (UTC and Z are +00:00)."""
     if m["sign"]:
@@ -51,6 +54,15 @@ def segment_columns(cmap: ColumnMap) -> list[str]:
     return [f"seg_{k}" for k in cmap.segments]
 
 
+def _nfkc(s: pd.Series) -> pd.Series:
+    """NFKC (full-width digits to ASCII) of the values that are not plain ASCII already."""
+    wide = ~s.str.isascii()
+    if wide.any():
+        s = s.copy()
+        s[wide] = s[wide].str.normalize("NFKC")
+    return s
+
+
 def parse_dates(values: pd.Series, timezone: str = "Asia/Shanghai") -> pd.Series:
     """Parse mixed date strings (ISO, 2026/6/7, 2026年7月8日, full-width digits, with or without time) to
     naive datetime64.
@@ -59,10 +71,14 @@ def parse_dates(values: pd.Series, timezone: str = "Asia/Shanghai") -> pd.Series
     ``timezone``, so a review posted just before midnight in China stays on its day. Unparseable values
     become NaT.
     """
-    s = values.fillna("").astype(str).str.normalize("NFKC").str.strip()
+    s = _nfkc(values.fillna("").astype(str)).str.strip()
     s = s.str.replace(_CN_DATE, lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", regex=True)
     s = s.where(s != "")
-    found = s.str.extract(_TZ_SUFFIX)
+    # only values that can carry an offset go through the (slower) offset pattern
+    maybe = s.str.contains(_TZ_HINT, na=False)
+    if not maybe.any():
+        return _to_datetime(s, timezone)
+    found = s[maybe].str.extract(_TZ_SUFFIX).reindex(s.index)
     aware = found["z"].notna() | found["name"].notna() | found["sign"].notna()
     if not aware.any():
         return _to_datetime(s, timezone)
@@ -96,7 +112,7 @@ def _to_datetime(s: pd.Series, timezone: str, utc: bool = False) -> pd.Series:
 def parse_scores(values: pd.Series, lo: float, hi: float) -> pd.Series:
     """First number in each cell (``10分`` and full-width ``９`` work), or the number of filled stars
     (``★★★☆☆`` is 3); values outside ``[lo, hi]`` become NaN."""
-    raw = values.fillna("").astype(str).str.normalize("NFKC")
+    raw = _nfkc(values.fillna("").astype(str))
     s = raw.str.extract(f"({_NUM.pattern})", expand=False)
     stars = raw.str.fullmatch(r"\s*[★☆]+\s*")
     if stars.any():
