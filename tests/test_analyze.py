@@ -376,3 +376,22 @@ def test_sound_means_for_runs_with_stars_only(tmp_path, csv_utf8):
     assert row["rating_others"] == pytest.approx(outside.mean(), abs=1e-3) and row["nps_n"] == 0
     html = render_report(tmp_path / "r")
     assert "提及者 星级 rating" in html and "提及者NPS" not in html
+
+
+def test_sound_others_mean_when_no_mentioner_gave_a_score():
+    import duckdb
+
+    from voc.analyze.sound import sound_table
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE comments (id VARCHAR, nps DOUBLE, rating DOUBLE, quality VARCHAR, date DATE)")
+    con.execute("INSERT INTO comments VALUES ('a', NULL, NULL, 'ok', '2026-01-01'), ('b', NULL, NULL, 'ok', "
+                "'2026-01-01'), ('c', NULL, 5, 'ok', '2026-01-01'), ('d', NULL, 3, 'ok', '2026-01-01'), "
+                "('e', NULL, 1, 'ok', '2026-01-01')")
+    con.execute("CREATE TABLE mentions (comment_id VARCHAR, taxonomy VARCHAR, category VARCHAR, stage VARCHAR, "
+                "polarity VARCHAR)")
+    con.execute("INSERT INTO mentions VALUES ('a', 't', 'crash', NULL, 'negative'), ('b', 't', 'crash', NULL, "
+                "'negative'), ('c', 't', 'price', NULL, 'positive'), ('a', 't', 'price', NULL, 'positive')")
+    t = sound_table(con).set_index("category")
+    assert t.loc["crash", "rating_n"] == 0 and t.loc["crash", "rating_others"] == 3.0  # mean of 5, 3, 1
+    assert t.loc["price", "rating_mean"] == 5.0 and t.loc["price", "rating_others"] == 2.0

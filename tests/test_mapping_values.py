@@ -29,6 +29,7 @@ from voc.pipeline import run_pipeline
     ("2026-06-28T23:00:00+08", "2026-06-28 23:00:00"),      # short offset
     ("2026-06-28 15:00 UTC", "2026-06-28 23:00:00"),
     ("2026-06-28 15:00 GMT+8", "2026-06-28 15:00:00"),      # GMT+8 as written in China: UTC+8
+    ("2026-06-28T23:00:00.5-05:00", "2026-06-29 12:00:00.500000"),
 ])
 def test_dates_with_offsets_become_local_time(raw, want):
     got = parse_dates(pd.Series([raw, "2026-01-02"]))

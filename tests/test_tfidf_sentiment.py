@@ -158,6 +158,7 @@ def test_blend_reads_english_with_the_lexicon(model):
     from voc.classify.lexicon import LexiconSentiment
 
     assert _mostly_latin("login一直fail") and not _mostly_latin("这个app真的很好用，推荐") and not _mostly_latin("ok")
+    assert not _mostly_latin("华为mate60 pro+ 发热严重") and not _mostly_latin("订单号abc123def退款")  # codes
     blend = LexiconBlend.from_fitted(model, 0.2)
     texts = ["this app is great, love it", "ads everywhere, so annoying", "login一直fail", "not good at all"]
     p = blend.predict_proba(texts)

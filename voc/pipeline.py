@@ -194,6 +194,7 @@ class PipelineRun:
         global _WORKER
         cfg, reader = self.cfg, self.reader
         t0 = time.perf_counter()
+        started = time.time()
         out = Path(cfg.output.dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
@@ -297,9 +298,10 @@ class PipelineRun:
         res.reasons = dict(quarantine.reasons)
         res.seconds = round(time.perf_counter() - t0, 3)
         first = [str(out / STORE_NAME), str(out / "quarantine.csv"), str(out / "config.yaml")]
-        # every file the run wrote (the analysis tables' Parquet files included), the main ones first
-        res.files = list(dict.fromkeys([*first, *res.files, *sorted(str(p) for p in out.iterdir() if p.is_file()),
-                                        str(out / "summary.json")]))
+        # every file this run wrote (the analysis tables' Parquet files included; not an earlier run's leftovers
+        # in an overwritten folder), the main ones first
+        fresh = sorted(str(p) for p in out.iterdir() if p.is_file() and p.stat().st_mtime >= started - 1)
+        res.files = list(dict.fromkeys([*first, *res.files, *fresh, str(out / "summary.json")]))
         summary = {**asdict(res), "balanced": res.balanced}
         (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         return res

@@ -41,7 +41,8 @@ def sound_table(con: duckdb.DuckDBPyConnection, group_expr: str = "'all'", group
     agg_x = "".join(f", count({x}) AS {x}_n, sum({x}) AS {x}_sum" for x in means)
     out_x = "".join(f""",
            a.{x}_n, round(a.{x}_sum / nullif(a.{x}_n, 0), 3) AS {x}_mean,
-           round((b.{x}_sum_all - a.{x}_sum) / nullif(b.{x}_n_all - a.{x}_n, 0), 3) AS {x}_others""" for x in means)
+           round((b.{x}_sum_all - coalesce(a.{x}_sum, 0)) / nullif(b.{x}_n_all - a.{x}_n, 0), 3) AS {x}_others"""
+                    for x in means)
     sql = f"""
     WITH c AS (SELECT id, nps{sel_c}, {group_expr} AS grp FROM comments c WHERE quality = 'ok'),
     base AS (SELECT grp, count(*) AS n_ok, count(nps) AS nps_n_all,

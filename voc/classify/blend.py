@@ -73,15 +73,18 @@ class LexiconBlend(ClassifierMixin, BaseEstimator):
 
 LATIN_LEXICON_WEIGHT = 0.7
 _LATIN = re.compile(r"[A-Za-z]")
+# English words: letters only, not glued to digits (mate60, k70 and abc123 are product or order codes)
+_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2,}(?![A-Za-z0-9])")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def _mostly_latin(text: str) -> bool:
-    """More Latin letters than Chinese characters, and at least three of them."""
+    """Written mostly in English: two English words at least, and twice as many words as Chinese characters
+    would outweigh (a product name in a Chinese complaint, 华为mate60 pro 发热严重, does not count)."""
     if not text or not _LATIN.search(text):
         return False
-    n_latin = len(_LATIN.findall(text))
-    return n_latin >= 3 and n_latin > len(_CJK.findall(text))
+    n_words = len(_WORD.findall(text))
+    return n_words >= 2 and 2 * n_words > len(_CJK.findall(text))
 
 
 @lru_cache(maxsize=1)

@@ -26,7 +26,7 @@ _TZ_SUFFIX = re.compile(r"(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*"
                         r"(?:(?P<z>[zZ])|(?P<name>UTC|GMT)?\s*(?:(?P<sign>[+-])(?P<h>\d{1,2}):?(?P<m>\d{2})?)?)$")
 
 
-_TZ_HINT = re.compile(r"[zZ+]|UTC|GMT|:\d\d\s*-")  # what every offset form above contains
+_TZ_HINT = re.compile(r"[zZ+]|UTC|GMT|:\d\d(?:\.\d+)?\s*-")  # what every offset form above contains
 
 
 def _offset(m: re.Match) -> str:
