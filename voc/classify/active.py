@@ -119,8 +119,9 @@ def uncertainty(model, texts: list[str], emoji_score: Sequence[float] | None = N
     ----------
     model : sentiment model, or category model with ``predict_proba``.
     texts : comments (sentiment models clean them through the pipeline's clean stage first).
-    emoji_score : emoji polarity of each comment, for texts already cleaned (their emoji removed); used
-        by sentiment models as the pipeline uses it. Default: what cleaning ``texts`` finds.
+    emoji_score : emoji polarity of each comment, for texts already cleaned and filtered by
+        :func:`clean_texts` (their emoji removed); used by sentiment models as the pipeline uses it.
+        Default: ``texts`` are raw and are cleaned here.
 
     Returns
     -------
@@ -140,13 +141,11 @@ def uncertainty(model, texts: list[str], emoji_score: Sequence[float] | None = N
         from voc.classify.evaluate import predict_sentiment
 
         p = predict_sentiment(model, list(texts))
-    else:
+    else:  # texts cleaned and filtered by clean_texts: the sentiment stage takes them as they are
         from voc.classify.sentiment import SentimentStage
-        from voc.text.stages import CleanStage
 
-        batch = CleanStage()(pd.DataFrame({"text": list(texts)}))
-        batch.loc[batch["quality"] == "empty", "quality"] = "meaningless"
-        batch["emoji_score"] = np.asarray(emoji_score, dtype=float)
+        batch = pd.DataFrame({"text": list(texts), "quality": "ok",
+                              "emoji_score": np.asarray(emoji_score, dtype=float)})
         p = SentimentStage(model)(batch)[["p_negative", "p_neutral", "p_positive"]].to_numpy()
     return 1.0 - p.max(axis=1)
 

@@ -267,26 +267,24 @@ class DelimitedReader(Reader):
                              f"check its quotes") from None
         if table.num_rows != len(rows):
             raise InputError(f"cannot split {self.path.name} into rows near row {rows[0]}; check its quotes")
-        cols, bad, other = [], np.zeros(len(rows), bool), np.zeros(len(rows), bool)
+        bad, other = np.zeros(len(rows), bool), np.zeros(len(rows), bool)
+        fast = _utf8 if self._enc == "utf-8" else _ascii
+        cols = [fast(col) for col in table.columns]  # vectorised where the bytes allow; None: cell by cell
+        raw = {j: table.columns[j].to_pylist() for j, c in enumerate(cols) if c is None}
         row_utf8 = None
-        if self._enc == "gb18030" and not all(_ascii(c) is not None for c in table.columns):
+        if self._enc == "gb18030" and raw:
             # a UTF-8 row in a GB18030 file: judged on the whole row, since short cells alone are ambiguous
-            joined = [b" ".join(r) for r in zip(*(c.to_pylist() for c in table.columns))]
+            joined = [b" ".join(r) for r in zip(*(raw.get(j) or c.to_pylist() for j, c in enumerate(table.columns)))]
             row_utf8 = np.array([not j.isascii() and _utf8_chinese(j, min_wide=3) is not None for j in joined])
-        for col in table.columns:
-            text = _utf8(col) if self._enc == "utf-8" else _ascii(col)
-            if text is None:
-                text = pa.array(self._decode_cells(col.to_pylist(), bad, other, row_utf8), pa.string())
-            cols.append(text)
+        for j, values in raw.items():
+            cols[j] = pa.array(self._decode_cells(values, bad, other, row_utf8), pa.string())
         df = pa.table(cols, names=names).to_pandas()
         df.columns = self.columns
         df[ROW] = rows
         if bad.any():
+            reason = _undecodable(self._enc, self._other)
             for i in np.flatnonzero(bad).tolist():
-                line = buf[starts[i]:ends[i]].decode(self._enc, errors="replace")
-                rejected.append(Rejected(f"text is neither valid {_NAMES.get(self._enc, self._enc)} nor "
-                                         f"{_NAMES.get(self._other, self._other)}",
-                                         line, int(rows[i])))
+                rejected.append(Rejected(reason, self._raw(buf[starts[i]:ends[i]]), int(rows[i])))
             df = df[~bad].reset_index(drop=True)
         n_other = int((other & ~bad).sum())
         if n_other:
@@ -335,6 +333,11 @@ class DelimitedReader(Reader):
 
 
 _NAMES = {"utf-8": "UTF-8", "gb18030": "GB18030"}
+
+
+def _undecodable(enc: str, other: str) -> str:
+    """The quarantine reason of a record valid in neither of a file's two encodings."""
+    return f"text is neither valid {_NAMES.get(enc, enc)} nor {_NAMES.get(other, other)}"
 _PUA = re.compile("[\ue000-\uf8ff]")  # private-use characters: no real text in a review has them
 
 
@@ -514,8 +517,7 @@ class JsonlReader(Reader):
                 try:
                     line = raw.decode(other)
                 except UnicodeDecodeError:
-                    yield (lineno, raw.decode(enc, "replace").rstrip("\r\n"),
-                           f"text is neither valid {_NAMES[enc]} nor {_NAMES[other]}")
+                    yield lineno, raw.decode(enc, "replace").rstrip("\r\n"), _undecodable(enc, other)
                     continue
                 warns[f"decoded_as_{other}"] = warns.get(f"decoded_as_{other}", 0) + 1
                 yield lineno, line, None

@@ -35,8 +35,7 @@ class OpinionExtractor:
         """``(start, end, opinion, sign)`` spans of one clause; a preceding negator is part of the opinion and
         flips its sign (the lexicon weight's sign; 0 for mild words)."""
         out = []
-        blocked = [(m.start(), m.end()) for m in NOT_OPINION_RE.finditer(clause)] if NOT_OPINION_RE.search(clause) \
-            else []
+        blocked = [(m.start(), m.end()) for m in NOT_OPINION_RE.finditer(clause)]
         for start, word, weight in self._lex.matcher_.finditer(clause):
             end = start + len(word)
             if any(a <= start and end <= b for a, b in blocked):  # inside 说好, not 说好吃's 好吃
