@@ -100,3 +100,14 @@ def test_opinion_rule_fields_are_validated(tmp_path):
     with pytest.raises(ModelError, match="invalid"):
         load_taxonomy(p)
     assert not AspectOpinions(load_taxonomy("rater"))  # a taxonomy without opinions compiles to nothing
+
+
+def test_batch_evidence_matches_english_terms_as_whole_words():
+    from voc.taxonomy.model import load_taxonomy
+
+    ev = RuleEvidence(load_taxonomy("touchpoint"))
+    b = ClauseBatch([["今天很happy"], ["apple watch很好用"], ["用app下单很方便"], ["apps经常闪退"]], None)
+    m = ev.matches(b)
+    found = {(int(d), ev.terms[int(t)]) for d, t in zip(m["doc"], m["term"])}
+    assert not any(term in ("app", "apps") for d, term in found if d < 2)
+    assert (2, "app") in found and (3, "apps") in found

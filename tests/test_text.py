@@ -220,3 +220,37 @@ def test_keywords_and_content_tokens_match_their_definitions(tokens, k):
 
 
 _SEGMENTER = Segmenter()
+
+
+def test_english_phrases_match_whole_words_only():
+    from voc.text.matcher import PhraseMatcher
+
+    m = PhraseMatcher({"app": 1, "great": 2, "不错": 3, "wifi": 4})
+    assert list(m.finditer("今天很happy")) == [] and list(m.finditer("apple watch")) == []
+    assert list(m.finditer("greater")) == [] and not m.occurs("happy greater")
+    assert list(m.finditer("用app下单，great")) == [(1, "app", 1), (7, "great", 2)]
+    assert list(m.finditer("wifi6很不错")) == [(0, "wifi", 4), (6, "不错", 3)]  # digits are boundaries
+    assert m.occurs("APP很好用".lower()) and m.occurs("the app")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("apphybug 好用，6")), max_size=24))
+def test_word_bounded_agrees_with_phrase_matcher(text):
+    """The vectorised boundary check (batch category evidence) keeps exactly the matches the matcher yields."""
+    import ahocorasick
+    import numpy as np
+
+    from voc.text.matcher import PhraseMatcher, letter_edges, word_bounded
+
+    phrases = ["app", "bug", "好用", "happy", "y"]
+    auto = ahocorasick.Automaton()
+    for i, p in enumerate(phrases):
+        auto.add_word(p, i)
+    auto.make_automaton()
+    raw = [(end - len(phrases[i]) + 1, end + 1, i) for end, i in auto.iter_long(text + "\x00")]
+    codes = np.array([ord(c) for c in text] or [0], dtype=np.int64)[:len(text)]
+    edges = np.array([letter_edges(phrases[i]) for _, _, i in raw], dtype=bool).reshape(-1, 2)
+    keep = word_bounded(codes, np.array([s for s, _, _ in raw], dtype=np.int64),
+                        np.array([e for _, e, _ in raw], dtype=np.int64), edges[:, 0], edges[:, 1])
+    kept = [(s, phrases[i]) for (s, _, i), k in zip(raw, keep) if k]
+    assert kept == [(s, p) for s, p, _ in PhraseMatcher(dict.fromkeys(phrases)).finditer(text)]

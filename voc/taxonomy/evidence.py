@@ -20,6 +20,7 @@ from voc.taxonomy.contrast import ContrastRules
 from voc.taxonomy.model import Taxonomy
 from voc.taxonomy.ngrams import SEP, codes_of
 from voc.taxonomy.rules import CUE_WEIGHT
+from voc.text.matcher import letter_edges, word_bounded
 
 KIND = {"positive": 1, "neutral": 2, "negative": 3}  # 0 = keyword, 4 = negated negative cue (votes only)
 WEAK = 4
@@ -97,6 +98,8 @@ class RuleEvidence:
         self.cat = np.array([c for x in targets for c, _ in x], dtype=np.int64)
         self.kind = np.array([k for x in targets for _, k in x], dtype=np.int64)
         self.neg_start = np.array([t[0] in NEGATOR_CHARS for t in self.terms], dtype=bool)
+        edges = np.array([letter_edges(t) for t in self.terms], dtype=bool).reshape(-1, 2)
+        self.left_letter, self.right_letter = edges[:, 0], edges[:, 1]
         self.n_categories = len(taxonomy.categories)
         self.aspects = AspectOpinions(taxonomy)
         self.aspect_term = np.array([any((ci, t) in self.aspects.rules for ci, _ in lex[t]) for t in self.terms],
@@ -129,6 +132,9 @@ class RuleEvidence:
             if len(self.automaton) and b.flat else np.zeros((0, 2), dtype=np.int64)
         tid = found[:, 1] // 1024
         st = found[:, 0] - found[:, 1] % 1024 + 1
+        if len(tid) and (self.left_letter[tid].any() or self.right_letter[tid].any()):
+            keep = word_bounded(b.codes, st, found[:, 0] + 1, self.left_letter[tid], self.right_letter[tid])
+            tid, st = tid[keep], st[keep]
         # a negator needs one of these characters within the four before the term: test only those matches
         neg = np.zeros(len(st), dtype=bool)
         if len(st):

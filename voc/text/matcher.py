@@ -6,6 +6,7 @@ import re
 from typing import Any, Iterator
 
 import ahocorasick
+import numpy as np
 
 # A negator shortly before a phrase flips it: 不干净, 没有问题, 不太满意, 并没有发错.
 # Look-arounds keep intensifiers and connectives out: 非常, 特别, 无论, 无比, 不错, 不过, 不但, 不仅, 不管,
@@ -16,6 +17,36 @@ NEGATION_RE = re.compile(
 )
 
 
+def _is_letter(ch: str) -> bool:
+    return ("a" <= ch <= "z") or ("A" <= ch <= "Z")
+
+
+def letter_edges(phrase: str) -> tuple[bool, bool]:
+    """Whether ``phrase`` starts and ends with an ASCII letter: such an edge must sit on a word boundary."""
+    return (bool(phrase) and _is_letter(phrase[0]), bool(phrase) and _is_letter(phrase[-1]))
+
+
+def on_word_boundary(text: str, start: int, end: int, edges: tuple[bool, bool]) -> bool:
+    """False when a phrase at ``text[start:end]`` with letter ``edges`` runs into a neighbouring ASCII letter:
+    ``app`` in ``happy`` or ``apple``, ``great`` in ``greater``. Chinese characters, digits and punctuation
+    are boundaries (用app下单, wifi6)."""
+    return not ((edges[0] and start > 0 and _is_letter(text[start - 1]))
+                or (edges[1] and end < len(text) and _is_letter(text[end])))
+
+
+def _letter_codes(c: np.ndarray) -> np.ndarray:
+    return ((c >= 65) & (c <= 90)) | ((c >= 97) & (c <= 122))
+
+
+def word_bounded(codes: np.ndarray, start: np.ndarray, end: np.ndarray, left: np.ndarray,
+                 right: np.ndarray) -> np.ndarray:
+    """:func:`on_word_boundary` over many matches at once: ``codes`` are the text's code points, ``start`` and
+    ``end`` the matches' bounds, ``left``/``right`` their phrases' :func:`letter_edges`."""
+    before = np.where(start > 0, codes[np.maximum(start - 1, 0)], 0)
+    after = np.where(end < len(codes), codes[np.minimum(end, len(codes) - 1)], 0)
+    return ~((left & _letter_codes(before)) | (right & _letter_codes(after)))
+
+
 def negated(text: str, start: int, window: int = 4) -> bool:
     """True when a negator stands within ``window`` characters before ``start``."""
     return bool(NEGATION_RE.search(text[max(0, start - window):start]))
@@ -23,6 +54,8 @@ def negated(text: str, start: int, window: int = 4) -> bool:
 
 class PhraseMatcher:
     """Longest, non-overlapping, left-to-right matches of many phrases.
+
+    A phrase that starts or ends with an ASCII letter matches whole words only (see :func:`on_word_boundary`).
 
     Parameters
     ----------
@@ -33,7 +66,8 @@ class PhraseMatcher:
         self._auto = ahocorasick.Automaton()
         for phrase, payload in phrases.items():
             if phrase:
-                self._auto.add_word(phrase, (len(phrase), phrase, payload))
+                edges = letter_edges(phrase)
+                self._auto.add_word(phrase, (len(phrase), phrase, payload, edges if any(edges) else None))
         self.empty = len(self._auto) == 0
         if not self.empty:
             self._auto.make_automaton()
@@ -44,12 +78,17 @@ class PhraseMatcher:
             return
         # The sentinel works around iter_long dropping a match that ends the text while a longer
         # phrase is still possible (大床 with 大床房 in the automaton); no phrase holds it.
-        for end, (n, phrase, payload) in self._auto.iter_long(text + "\x00"):
-            yield end - n + 1, phrase, payload
+        for end, (n, phrase, payload, edges) in self._auto.iter_long(text + "\x00"):
+            start = end - n + 1
+            if edges is None or on_word_boundary(text, start, end + 1, edges):
+                yield start, phrase, payload
 
     def occurs(self, text: str) -> bool:
         """True when any phrase occurs in ``text`` (overlapping matches count too)."""
-        return not self.empty and bool(text) and next(self._auto.iter(text), None) is not None
+        if self.empty or not text:
+            return False
+        return any(edges is None or on_word_boundary(text, end - n + 1, end + 1, edges)
+                   for end, (n, _, _, edges) in self._auto.iter(text))
 
     def __len__(self) -> int:
         return len(self._auto)
