@@ -177,6 +177,18 @@ def test_neutral_keyword_clause_takes_the_next_clauses_verdict(mini):
         {"product": "positive"}, {"product": "neutral", "staff": "negative"}]
 
 
+def test_next_clause_verdict_uses_the_batch_band(mini):
+    """A trained mapper's own neutral band decides which keyword clauses are neutral and which next
+    clauses are polar, not the rules' 0.15."""
+    from voc.taxonomy.evidence import RuleEvidence, next_clause_verdict
+
+    ev = RuleEvidence(load_taxonomy(mini))
+    for band, want in ((0.15, [0.2]), (0.3, [0.7]), (0.8, [0.2])):
+        b = ClauseBatch([["苹果是昨天买的", "挺甜的"]], [[0.2, 0.7]], band)
+        m = ev.matches(b)
+        assert next_clause_verdict(b, m, b.band).tolist() == want == m["vote_score"].tolist()
+
+
 def test_opinion_phrases_agree_with_their_mention():
     from voc.taxonomy.opinion import OpinionExtractor
 

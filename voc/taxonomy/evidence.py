@@ -47,6 +47,7 @@ class ClauseBatch:
 
     def __init__(self, clauses: list[list[str]], scores: list[list[float]] | None, band: float = 0.15):
         self.n = len(clauses)
+        self.band = band
         self.ndoc = np.fromiter(map(len, clauses), dtype=np.int64, count=self.n)
         self.flat = list(chain.from_iterable(clauses))
         nc = len(self.flat)
@@ -153,7 +154,7 @@ class RuleEvidence:
         m["score"] = b.scores[m["clause"]] if len(rep) else np.zeros(0)
         # what a keyword votes with: its clause's score, or the next clause's verdict (the rule mapper's vote);
         # ``score`` stays the clause's own for the trained mapper's features
-        m["vote_score"] = next_clause_verdict(b, m, NEXT_BAND) if len(rep) else np.zeros(0)
+        m["vote_score"] = next_clause_verdict(b, m, b.band) if len(rep) else np.zeros(0)
         aspects = self.aspects
         if aspects and len(rep):  # keywords followed by a category opinion word take its polarity
             for i in np.flatnonzero((m["kind"] == 0) & self.aspect_term[m["term"]]).tolist():
@@ -219,13 +220,11 @@ class RuleEvidence:
         return f
 
 
-NEXT_BAND = 0.15  # the rule mapper's neutral band
-
-
-def next_clause_verdict(b: ClauseBatch, m: dict[str, np.ndarray], band: float = NEXT_BAND) -> np.ndarray:
+def next_clause_verdict(b: ClauseBatch, m: dict[str, np.ndarray], band: float = 0.15) -> np.ndarray:
     """Keyword scores where a neutral keyword clause takes the verdict of the next clause of its comment
     when that clause has no lexicon match of its own and is clearly polar (信用卡分期打了五折，挺划算的), as
-    :meth:`~voc.taxonomy.rules.RuleMapper.map_clauses` does."""
+    :meth:`~voc.taxonomy.rules.RuleMapper.map_clauses` does. ``band`` is the neutral band: the batch's
+    (a trained mapper's ``band``), 0.15 in the rules."""
     score = m["score"]
     nc = len(b.flat)
     if nc == 0 or len(score) == 0:
