@@ -30,6 +30,8 @@ from voc.pipeline import run_pipeline
     ("2026-06-28 15:00 UTC", "2026-06-28 23:00:00"),
     ("2026-06-28 15:00 GMT+8", "2026-06-28 15:00:00"),      # GMT+8 as written in China: UTC+8
     ("2026-06-28T23:00:00.5-05:00", "2026-06-29 12:00:00.500000"),
+    ("Sun Jun 28 23:00:00 CST 2026", "2026-06-28 23:00:00"),  # Java's Date.toString() in China
+    ("2026-06-28 15:00:00 CST", "2026-06-28 15:00:00"),       # CST is China Standard Time
 ])
 def test_dates_with_offsets_become_local_time(raw, want):
     got = parse_dates(pd.Series([raw, "2026-01-02"]))
@@ -42,8 +44,8 @@ def test_dates_with_unusual_offsets_are_converted_too():
 
 
 def test_dates_in_another_zone():
-    got = parse_dates(pd.Series(["2026-06-28T15:30:00Z"]), "UTC")
-    assert str(got.iloc[0]) == "2026-06-28 15:30:00"
+    got = parse_dates(pd.Series(["2026-06-28T15:30:00Z", "2026-06-28 23:30 CST", "2026-06-28 23:30 北京时间"]), "UTC")
+    assert got.astype(str).tolist() == ["2026-06-28 15:30:00"] * 3
 
 
 @settings(max_examples=100, deadline=None)

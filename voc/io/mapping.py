@@ -26,6 +26,9 @@ _TZ_SUFFIX = re.compile(r"(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*"
                         r"(?:(?P<z>[zZ])|(?P<name>UTC|GMT)?\s*(?:(?P<sign>[+-])(?P<h>\d{1,2}):?(?P<m>\d{2})?)?)$")
 
 
+# CST in Chinese exports is China Standard Time (Java's Date.toString(): Sat Jun 28 23:00:00 CST 2026), not
+# US Central: written as +08:00, with a trailing year moved before the time
+_CST = re.compile(r"(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:CST|北京时间)(?:\s+(\d{4}))?\s*$")
 _TZ_HINT = re.compile(r"[zZ+]|UTC|GMT|:\d\d(?:\.\d+)?\s*-")  # what every offset form above contains
 
 
@@ -67,13 +70,17 @@ def parse_dates(values: pd.Series, timezone: str = "Asia/Shanghai") -> pd.Series
     """Parse mixed date strings (ISO, 2026/6/7, 2026年7月8日, full-width digits, with or without time) to
     naive datetime64.
 
-    A value with a UTC offset (``2026-06-28T23:00:00+08:00``, ``…Z``) becomes the wall-clock time in
-    ``timezone``, so a review posted just before midnight in China stays on its day. Unparseable values
+    A value with a UTC offset (``2026-06-28T23:00:00+08:00``, ``…Z``, ``… CST``: China Standard Time) becomes
+    the wall-clock time in ``timezone``, so a review posted just before midnight in China stays on its day. Unparseable values
     become NaT.
     """
     s = _nfkc(values.fillna("").astype(str)).str.strip()
     s = s.str.replace(_CN_DATE, lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", regex=True)
     s = s.where(s != "")
+    cst = s.str.contains("CST|北京时间", na=False)
+    if cst.any():
+        s = s.where(~cst, s[cst].str.replace(_CST, lambda m: f"{m[2] + ' ' if m[2] else ''}{m[1]}+08:00",
+                                                regex=True))
     # only values that can carry an offset go through the (slower) offset pattern
     maybe = s.str.contains(_TZ_HINT, na=False)
     if not maybe.any():
