@@ -96,6 +96,18 @@ def test_fixture_run_without_dates_or_nps(tmp_path, csv_utf8):
     assert res.balanced and (tmp_path / "r" / "report.html").is_file()
 
 
+def test_report_period_spanning_years_shows_both_years(tmp_path, csv_utf8):
+    from voc.report.html import render_report
+
+    res = run_pipeline(load_config(data=pipeline_data(csv_utf8, tmp_path / "r")))
+    html = render_report(res.out_dir)
+    assert "05-03 → 09-10" in html  # one year: month and day, the year below
+    con = duckdb.connect(str(tmp_path / "r" / "voc.duckdb"))
+    con.execute("UPDATE comments SET date = TIMESTAMP '2025-12-01' WHERE id = 'A1'")
+    con.close()
+    assert "2025-12-01 → 2026-09-10" in render_report(res.out_dir)
+
+
 def test_segment_scores_match_a_hand_computation(demo_run):
     con = duckdb.connect(str(demo_run / "voc.duckdb"), read_only=True)
     c = con.execute("SELECT * FROM comments").df()  # every comment: a 默认好评 row's NPS counts too
@@ -279,7 +291,9 @@ def test_overview_counts_and_leaves_the_connection_usable(demo_run):
         con.close()
     assert ov["comments"] == len(c) and ov["usable"] == int((c["quality"] == "ok").sum())
     assert ov["quality"] == {k: int(v) for k, v in c["quality"].value_counts().items()}
-    assert ov["sentiment"] == {k: int(v) for k, v in c["sentiment"].value_counts().items()}
+    with_text = c[c["quality"] != "empty"]  # a score without text has no sentiment but counts in the NPS
+    assert (c["quality"] == "empty").any()
+    assert ov["sentiment"] == {k: int(v) for k, v in with_text["sentiment"].value_counts().items()}
     assert ov["nps"]["n"] == int(c["nps"].between(0, 10).sum())
 
 

@@ -95,6 +95,7 @@ def _cfg(**cols) -> InputConfig:
 def test_mapping_rejects_empty_text_and_nulls_bad_values(csv_utf8):
     _, df, _ = read_all(csv_utf8)
     cfg = _cfg(id="编号", date="日期", nps="NPS", segments={"city": "城市"})
+    df.loc[df["_row"] == 5, "NPS"] = ""  # A5: no text and no score
     mapped, rejected, warns = map_columns(df, cfg)
     assert len(mapped) + len(rejected) == len(df)
     assert [r.reason for r in rejected] == ["empty text"] and rejected[0].row == 5
@@ -105,6 +106,18 @@ def test_mapping_rejects_empty_text_and_nulls_bad_values(csv_utf8):
     assert nps["A1"] == 9 and pd.isna(nps["A4"]) and pd.isna(nps["A6"]) and nps["A7"] == 8
     assert warns["nps_invalid"] == 2 and warns["date_invalid"] == 1
     assert mapped["seg_city"].iloc[0] == "上海"
+
+
+def test_a_score_without_text_is_kept(csv_utf8):
+    """A respondent who gave a score but wrote nothing counts in the scores; only rows with neither go."""
+    _, df, _ = read_all(csv_utf8)
+    mapped, rejected, _ = map_columns(df, _cfg(id="编号", nps="NPS"))
+    assert rejected == [] and len(mapped) == len(df)
+    a5 = mapped[mapped["id"] == "A5"].iloc[0]
+    assert a5["nps"] == 5 and a5["text"].strip() == ""
+    # with no score column mapped, the same row has nothing to keep
+    _, rejected, _ = map_columns(df, _cfg(id="编号"))
+    assert [r.row for r in rejected] == [5]
 
 
 def test_mapping_without_id_makes_row_ids(csv_utf8):

@@ -32,9 +32,11 @@ def test_fixture_run_accounts_for_every_row(fixture_run):
     res, out = fixture_run
     written = {p.name for p in out.iterdir() if p.is_file()}
     assert {Path(f).name for f in res.files} == written | {"summary.json"}  # every file the run wrote
-    assert res.rows_in == 7 and res.written == 6 and res.quarantined == 1 and res.balanced
-    q = pd.read_csv(out / "quarantine.csv", encoding="utf-8-sig")
-    assert q["reason"].tolist() == ["empty text"] and q["row"].tolist() == [5]
+    # A5 scored 5 but wrote nothing: kept, so that it counts in the NPS
+    assert res.rows_in == 7 and res.written == 7 and res.quarantined == 0 and res.balanced
+    c = pd.read_parquet(out / "comments.parquet")
+    a5 = c[c["id"] == "A5"].iloc[0]
+    assert a5["quality"] == "empty" and a5["sentiment"] == "neutral" and a5["nps"] == 5
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["balanced"] and summary["warnings"]["nps_invalid"] == 2
 
@@ -45,7 +47,7 @@ def test_store_tables(fixture_run):
     c = con.execute("SELECT * FROM comments ORDER BY source_row").df()
     m = con.execute("SELECT * FROM mentions").df()
     con.close()
-    assert c["id"].tolist() == ["A1", "A2", "A3", "A4", "A6", "A7"]
+    assert c["id"].tolist() == ["A1", "A2", "A3", "A4", "A5", "A6", "A7"]
     a3 = c.set_index("id").loc["A3"]
     assert "13812345678" not in a3["text"] and "[手机号]" in a3["text"] and list(a3["pii"]) == ["phone"]
     assert c.set_index("id").loc["A7", "text"].startswith("价格实惠")
@@ -62,7 +64,7 @@ def test_store_tables(fixture_run):
             assert pairs == got
     a1 = m[m.comment_id == "A1"]
     assert set(a1.category) >= {"delivery", "responsiveness"}
-    assert (out / "comments.parquet").is_file() and len(pd.read_parquet(out / "comments.parquet")) == 6
+    assert (out / "comments.parquet").is_file() and len(pd.read_parquet(out / "comments.parquet")) == 7
     assert (out / "config.yaml").is_file()
 
 
@@ -92,7 +94,7 @@ def test_query_filters(fixture_run):
 def test_other_formats_run(fixture, request, tmp_path):
     path = request.getfixturevalue(fixture)
     res = run_pipeline(load_config(data=pipeline_data(path, tmp_path / "r")))
-    assert res.balanced and res.written == 6
+    assert res.balanced and res.written == 7
 
 
 def test_parallel_run_matches_serial(csv_utf8, tmp_path):
@@ -136,9 +138,12 @@ def test_demo_sample_end_to_end(tmp_path, tmp_path_factory):
                                    [f"output.dir={tmp_path / 'demo'}", "workers=2", "output.report=false"]))
     assert res.balanced
     assert 300 <= res.rows_in <= 600
-    assert res.quarantined >= 2  # the empty texts and the malformed line
-    assert any(k.startswith("malformed row") for k in res.reasons)
+    assert res.quarantined >= 1 and any(k.startswith("malformed row") for k in res.reasons)
     c = pd.read_parquet(tmp_path / "demo" / "comments.parquet")
+    # the sample's empty answers all carry a score: kept, neutral, without categories
+    empty = c[c["quality"] == "empty"]
+    assert len(empty) >= 5 and (empty["sentiment"] == "neutral").all()
+    assert empty[["nps", "csat", "rating"]].notna().any(axis=1).all() and (empty["rater"] == "").all()
     assert c["text"].str.contains(r"(?<!\d)1[3-9]\d{9}(?!\d)").sum() == 0
     assert (c["quality"] == "boilerplate").sum() >= 5
     assert c["ces"].between(1, 7).sum() >= 200 and res.warnings["ces_invalid"] == 2  # 9 and 很难说 are nulled
@@ -163,7 +168,7 @@ def test_cli_run_and_query(csv_utf8, tmp_path):
     p.write_text(yaml.safe_dump(pipeline_data(csv_utf8, tmp_path / "x"), allow_unicode=True), encoding="utf-8")
     r = runner.invoke(app, ["run", str(p), "--out", str(tmp_path / "cli"), "-q", "input.chunk_size=2"])
     assert r.exit_code == 0, r.output
-    assert "rows in = written + quarantined: 7 = 6 + 1" in r.output
+    assert "rows in = written + quarantined: 7 = 7 + 0" in r.output
     r = runner.invoke(app, ["query", str(tmp_path / "cli"), "--segment", "city=上海", "--format", "json"])
     assert r.exit_code == 0
     rows = json.loads(r.stdout)
@@ -254,3 +259,20 @@ def test_query_table_shows_scores_and_a_zero_nps():
     console.print(_comments_table(df))
     out = console.export_text()
     assert "NPS" in out and " 0 " in out and "delivery:negative" in out and "None" not in out and "nan" not in out
+
+
+def test_text_emptied_by_cleaning_is_kept_only_with_a_score(tmp_path):
+    from tests.conftest import HEADER, write_csv
+
+    rows = [["B1", "2026-05-01", "App", "外卖", "上海", "3", "https://example.com/a"],
+            ["B2", "2026-05-01", "App", "外卖", "上海", "", "https://example.com/b"],
+            ["B3", "2026-05-01", "App", "外卖", "上海", "9", "送餐很快，味道很好"]]
+    assert len(HEADER) == len(rows[0])
+    res = run_pipeline(load_config(data=pipeline_data(write_csv(tmp_path / "u.csv", rows), tmp_path / "run")))
+    assert res.rows_in == 3 and res.written == 2 and res.quarantined == 1 and res.balanced
+    q = pd.read_csv(tmp_path / "run" / "quarantine.csv", encoding="utf-8-sig")
+    assert q["reason"].tolist() == ["empty after cleaning"] and q["row"].tolist() == [2]
+    con = duckdb.connect(str(tmp_path / "run" / "voc.duckdb"), read_only=True)
+    got = dict(con.execute("SELECT id, quality FROM comments").fetchall())
+    assert got == {"B1": "empty", "B3": "ok"}
+    assert con.execute("SELECT count(*) FROM mentions WHERE comment_id = 'B1'").fetchone()[0] == 0

@@ -26,7 +26,7 @@ from voc.analyze.build import build_analysis
 from voc.classify.sentiment import SentimentStage, load_sentiment_model
 from voc.config import PipelineConfig, dump_config
 from voc.errors import ConfigError, InputError
-from voc.io.mapping import DuplicateIds, check_columns, map_columns, segment_columns
+from voc.io.mapping import SCORE_COLUMNS, DuplicateIds, check_columns, map_columns, segment_columns
 from voc.io.readers import ROW, Rejected, open_reader
 from voc.store.store import STORE_NAME, PartWriter, QuarantineWriter, RunStore, explode_mentions
 from voc.taxonomy.model import load_taxonomy
@@ -100,9 +100,11 @@ class Processor:
         self(map_columns(raw, self.cfg.input)[0])
 
     def __call__(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[Rejected]]:
-        """Process a mapped batch; returns comments, mentions and rows emptied by cleaning."""
+        """Process a mapped batch; returns comments, mentions and the rows that cleaning emptied and that
+        carry no score."""
         batch = self.stages[0](batch)
-        empty = batch["quality"].eq("empty")
+        # a text emptied by cleaning is quarantined unless its row carries a score (the respondent still counts)
+        empty = batch["quality"].eq("empty") & batch[list(SCORE_COLUMNS)].isna().all(axis=1)
         rejected = [Rejected("empty after cleaning", "", int(r)) for r in batch.loc[empty, "source_row"]]
         batch = batch[~empty].reset_index(drop=True)
         for stage in self.stages[1:]:

@@ -20,6 +20,8 @@ DRIVER_BOOT = 100  # bootstrap resamples for the primary outcome's intervals in 
 def overview(con: duckdb.DuckDBPyConnection) -> dict:
     """Volume, quality mix, sentiment mix, NPS / CSAT / CES / rating with 95% CIs, and the date range.
 
+    The sentiment mix leaves out the ``empty`` rows (a score without text); the scores count every row.
+
     ``ces`` is present only when the store has a ``ces`` column. The comments are counted per distinct
     combination of these fields in DuckDB, so memory does not grow with the number of comments.
     """
@@ -30,15 +32,15 @@ def overview(con: duckdb.DuckDBPyConnection) -> dict:
     first, last = con.execute("SELECT min(date), max(date) FROM comments").fetchall()[0]
     w = c["weight"].to_numpy(dtype=float)
 
-    def mix(col: str) -> dict[str, int]:
-        counts = c.groupby(col)["weight"].sum().sort_values(ascending=False, kind="stable")
+    def mix(col: str, rows: pd.DataFrame = c) -> dict[str, int]:
+        counts = rows.groupby(col)["weight"].sum().sort_values(ascending=False, kind="stable")
         return {k: int(v) for k, v in counts.items()}
 
     out = {
         "comments": int(w.sum()),
         "usable": int(c.loc[c["quality"] == "ok", "weight"].sum()),
         "quality": mix("quality"),
-        "sentiment": mix("sentiment"),
+        "sentiment": mix("sentiment", c[c["quality"] != "empty"]),  # a score without text has no sentiment
         "nps": nps(c["nps"], w),
         "csat": mean_ci(c["csat"], w),
         "rating": mean_ci(c["rating"], w),

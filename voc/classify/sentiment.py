@@ -45,7 +45,7 @@ class SentimentStage(ModelStage):
     """Add ``sentiment``, ``p_negative``/``p_neutral``/``p_positive`` and ``clause_scores``.
 
     Clause scores are ``p_positive - p_negative`` per clause, in [-1, 1].
-    Boilerplate and meaningless comments, and comments that are only a mild word (还行, 一般般吧), are
+    Boilerplate, meaningless and empty comments (a score without text), and comments that are only a mild word (还行, 一般般吧), are
     ``neutral`` (GUIDELINES.md);
     emoji shift the probabilities of a comment by ``emoji_weight``.
     """
@@ -74,7 +74,7 @@ class SentimentStage(ModelStage):
             w = np.where(out["text"].str.len().to_numpy() == 0, 1.0, self.emoji_weight)[:, None]
             p[has] = (1 - w[has]) * p[has] + w[has] * target[has]
         if "quality" in out:
-            junk = out["quality"].isin(["boilerplate", "meaningless"]).to_numpy()
+            junk = out["quality"].isin(["boilerplate", "meaningless", "empty"]).to_numpy()
             p[junk] = [0.0, 1.0, 0.0]
         mild = out["text"].str.match(MILD_ONLY_RE).to_numpy(dtype=bool)
         if mild.any():

@@ -3,7 +3,7 @@
 Canonical columns: ``id``, ``source_row``, ``date``, ``channel``, ``source``,
 ``nps``, ``csat``, ``rating``, ``ces``, ``text`` and one ``seg_<name>`` per segment.
 Scores outside their scale and unparseable dates become null (counted in the
-run summary); rows without usable text are rejected.
+run summary); rows with neither text nor a score are rejected.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from voc.errors import InputError
 from voc.io.readers import ROW, Rejected
 
 CANONICAL = ["id", "source_row", "date", "channel", "source", "nps", "csat", "rating", "ces", "text"]
+SCORE_COLUMNS = ("nps", "csat", "rating", "ces")
 _NUM = re.compile(r"-?\d+(?:\.\d+)?")
 _CN_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?")
 # a time followed by a UTC offset or zone name: 12:00Z, 12:00:00+08:00, 12:00 +0800, 12:00+08, 12:00 UTC,
@@ -180,8 +181,8 @@ def map_columns(frame: pd.DataFrame, cfg: InputConfig) -> tuple[pd.DataFrame, li
 
     Returns
     -------
-    mapped : DataFrame with canonical columns (rows with text only).
-    rejected : rows without any text, with reason ``empty text``.
+    mapped : DataFrame with canonical columns: rows with text, and rows with a score but no text.
+    rejected : rows with neither text nor a score, with reason ``empty text``.
     warnings : counts of values nulled (``date_invalid``, ``nps_invalid`` ...).
     """
     cm = cfg.columns
@@ -204,8 +205,8 @@ def map_columns(frame: pd.DataFrame, cfg: InputConfig) -> tuple[pd.DataFrame, li
     for key in ("channel", "source"):
         col = getattr(cm, key)
         out[key] = frame[col].fillna("").astype(str).str.strip().replace("", None) if col else None
-    for key, scale in (("nps", cfg.nps_scale), ("csat", cfg.csat_scale), ("rating", cfg.rating_scale),
-                       ("ces", cfg.ces_scale)):
+    for key in SCORE_COLUMNS:
+        scale = getattr(cfg, f"{key}_scale")
         col = getattr(cm, key)
         if col:
             raw = frame[col].fillna("").astype(str).str.strip()
@@ -217,7 +218,9 @@ def map_columns(frame: pd.DataFrame, cfg: InputConfig) -> tuple[pd.DataFrame, li
         out[f"seg_{name}"] = frame[col].fillna("").astype(str).str.strip().replace("", None)
     text = frame[cm.text].fillna("").astype(str)
     out["text"] = text
-    empty = text.str.strip() == ""
+    # a respondent who scored without writing still counts in the scores (quality ``empty`` downstream)
+    scored = out[list(SCORE_COLUMNS)].notna().any(axis=1)
+    empty = (text.str.strip() == "") & ~scored
     rejected = []
     if empty.any():
         bad = frame.loc[empty.to_numpy()]

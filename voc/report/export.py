@@ -150,9 +150,10 @@ def overview_rows(run: Run) -> list[list]:
     rows.append(["可用评论 usable", ov["usable"], None, None, None, "quality = ok; Sound shares use this base"])
     for q, n in sorted(ov["quality"].items(), key=lambda kv: -kv[1]):
         rows.append([f"质量 quality: {q}", n, None, None, None, f"{100 * n / total:.1f}%"])
+    with_text = sum(ov["sentiment"].values()) or 1  # the mix leaves out scores given without text
     for pol in ("positive", "neutral", "negative"):
         n = ov["sentiment"].get(pol, 0)
-        rows.append([f"情感 {POL_ZH[pol]} {pol}", n, None, None, None, f"{100 * n / total:.1f}%"])
+        rows.append([f"情感 {POL_ZH[pol]} {pol}", n, None, None, None, f"{100 * n / with_text:.1f}%"])
     labels = {"nps": ("NPS 净推荐值", "promoters 9-10 − detractors 0-6, in points; 95% CI"),
               "csat": ("CSAT 满意度", "mean; 95% t-interval"), "ces": ("CES 费力度", "mean; 95% t-interval"),
               "rating": ("星级 rating", "mean; 95% t-interval")}

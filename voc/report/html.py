@@ -36,7 +36,11 @@ def _overview_section(ov: dict, con) -> str:
             ci = f"95% CI [{m['ci_low']}, {m['ci_high']}]" if m["ci_low"] is not None else ""
             kpis.append((title, f"{m['mean']:.2f}", f"{ci}, n={m['n']}"))
     if ov["first_date"]:
-        kpis.append(("时间范围 period", ov["first_date"][5:] + " → " + ov["last_date"][5:], ov["first_date"][:4]))
+        first, last = ov["first_date"], ov["last_date"]
+        if first[:4] == last[:4]:
+            kpis.append(("时间范围 period", first[5:] + " → " + last[5:], first[:4]))
+        else:  # the years differ: both dates in full
+            kpis.append(("时间范围 period", first + " → " + last, ""))
     cards = "".join(f'<div class="kpi"><span>{_esc(t)}</span><b>{_esc(v)}</b><span>{_esc(s)}</span></div>'
                     for t, v, s in kpis)
     mix = ov["sentiment"]
