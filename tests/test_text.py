@@ -254,3 +254,23 @@ def test_word_bounded_agrees_with_phrase_matcher(text):
                         np.array([e for _, e, _ in raw], dtype=np.int64), edges[:, 0], edges[:, 1])
     kept = [(s, phrases[i]) for (s, _, i), k in zip(raw, keep) if k]
     assert kept == [(s, p) for s, p, _ in PhraseMatcher(dict.fromkeys(phrases)).finditer(text)]
+
+
+def test_pii_placeholders_are_not_analysed():
+    """[手机号] is voc's mask, not the customer's words: no keyword, no category, no sentiment shift."""
+    import pandas as pd
+
+    from voc.classify.sentiment import SentimentStage, load_sentiment_model
+    from voc.text.pii import strip_placeholders
+    from voc.text.stages import CleanStage, SegmentStage
+
+    assert strip_placeholders("请打我电话[手机号]或发邮件[邮箱]") == "请打我电话或发邮件"
+    assert strip_placeholders("[好评]") == "[好评]"
+    raw = ["信号很好，走到哪儿都满格，有问题请打我电话13812345678", "信号很好，走到哪儿都满格，有问题请打我电话"]
+    batch = SegmentStage()(CleanStage()(pd.DataFrame({"text": raw})))
+    assert "[手机号]" in batch["text"][0]  # the stored text keeps the mask
+    assert batch["clauses"][0] == batch["clauses"][1] and batch["keywords"][0] == batch["keywords"][1]
+    assert "手机号" not in batch["tokens"][0]
+    out = SentimentStage(load_sentiment_model("lexicon"))(batch)
+    assert out["sentiment"][0] == out["sentiment"][1]
+    assert out["p_positive"][0] == out["p_positive"][1]

@@ -11,6 +11,7 @@ import pandas as pd
 from voc.classify.lexicon import MILD_WORDS, LexiconSentiment
 from voc.errors import ModelError
 from voc.stages import ModelStage
+from voc.text.pii import strip_placeholders
 
 LABELS = ("negative", "neutral", "positive")
 # A comment that is only a mild word (还行, 一般般吧, 还可以。) evaluates nothing: GUIDELINES.md makes it neutral.
@@ -57,7 +58,7 @@ class SentimentStage(ModelStage):
         self.emoji_weight = emoji_weight
 
     def preprocess(self, batch: pd.DataFrame) -> Sequence[str]:
-        return batch["text"].tolist()
+        return [strip_placeholders(t) for t in batch["text"].tolist()]  # [手机号] says nothing about sentiment
 
     def forward(self, inputs: Sequence[str]) -> np.ndarray:
         if len(inputs) == 0:

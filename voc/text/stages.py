@@ -8,6 +8,7 @@ from voc.config import CleanConfig, SegmentConfig
 from voc.stages import Stage
 from voc.text.boilerplate import classify_quality
 from voc.text.normalize import TextCleaner
+from voc.text.pii import strip_placeholders
 from voc.text.segment import Segmenter, split_clauses
 
 
@@ -42,7 +43,8 @@ class CleanStage(Stage):
 
 
 class SegmentStage(Stage):
-    """Add ``tokens`` (content words), ``keywords`` (TF-IDF top-k) and ``clauses``."""
+    """Add ``tokens`` (content words), ``keywords`` (TF-IDF top-k) and ``clauses``, all without the PII
+    placeholders (:func:`~voc.text.pii.strip_placeholders`)."""
 
     name = "segment"
 
@@ -54,8 +56,9 @@ class SegmentStage(Stage):
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         out = batch.copy()
         seg, k = self.segmenter, self.config.keywords_top_k
-        tokens = [seg.content_tokens(seg.cut(t)) for t in out["text"].tolist()]
+        texts = [strip_placeholders(t) for t in out["text"].tolist()]  # PII placeholders are not content
+        tokens = [seg.content_tokens(seg.cut(t)) for t in texts]
         out["tokens"] = tokens
         out["keywords"] = [seg.keywords(t, k) for t in tokens]
-        out["clauses"] = [split_clauses(t) for t in out["text"].tolist()]
+        out["clauses"] = [split_clauses(t) for t in texts]
         return out
