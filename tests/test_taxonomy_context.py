@@ -200,3 +200,24 @@ def test_opinion_phrases_agree_with_their_mention():
     assert o.phrase("说好的存单利率", "存单") == ""                                # 说好 is "agreed", not praise
     assert o.phrase("网点服务不错", "网点") == "网点-不错"                          # without a polarity, nearest
     assert o.phrase("菜品大家都说好吃", "菜品") == "菜品-好吃"                      # 说好吃 is praise
+
+
+def test_cancelling_votes_go_to_the_clearly_stronger_side(mini):
+    """GUIDELINES: mixed views on one category, the side that dominates; a tie of one strong and one weak
+    clause is not neutral (a telecom analyst's 信号很好,走到哪儿都满格 came out neutral)."""
+    from voc.taxonomy.rules import vote_polarity
+
+    assert vote_polarity(0.0, 0.61) == "positive" and vote_polarity(0.0, -0.5) == "negative"
+    assert vote_polarity(0.0, 0.1) == "neutral"  # neither side dominates
+    assert vote_polarity(1.0, -5.0) == "positive"  # the votes decide when they do not cancel
+    r = RuleMapper(mini).fit()
+    got = lambda clauses, scores: {m.category: m.polarity for m in r.map_clauses(clauses, scores)}  # noqa: E731
+    assert got(["苹果很甜", "苹果有点小"], [0.79, -0.18]) == {"product": "positive"}
+    assert got(["苹果很甜", "苹果太小"], [0.5, -0.45]) == {"product": "neutral"}
+    # the trained mapper without a polarity model decides the same way
+    texts = ["苹果是昨天买的"] * 4
+    m = CategoryModel(mini, min_df=1, max_features=500, cv=2).fit(texts, [""] * 4, weak=texts)
+    assert m.pol_coef_ is None
+    batch = m.map_batch([["苹果很甜", "苹果有点小"], ["苹果很甜", "苹果太小"]], [[0.79, -0.18], [0.5, -0.45]])
+    assert [{x.category: x.polarity for x in ms} for ms in batch] == [{"product": "positive"},
+                                                                   {"product": "neutral"}]

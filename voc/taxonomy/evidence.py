@@ -188,7 +188,8 @@ class RuleEvidence:
     def features(self, b: ClauseBatch, m: dict[str, np.ndarray], band: float = 0.15) -> dict[str, np.ndarray]:
         """Per comment × category counts from the matches, shape (n, K) each.
 
-        ``vote`` sums every match's vote (as the rules do); the other counts leave out negated negative cues,
+        ``vote`` sums every match's vote (as the rules do) and ``strength`` the clause scores and cue votes
+        behind them (the rules' tie-break, :func:`~voc.taxonomy.rules.vote_polarity`); the other counts leave out negated negative cues,
         which do not mark a category. ``hits > 0`` is the rules' detection.
         """
         K = self.n_categories
@@ -197,8 +198,10 @@ class RuleEvidence:
         cell = m["doc"] * K + m["cat"]
         kw = m["kind"] == 0
         vs = m.get("vote_score", m["score"])
-        vote = np.where(kw, np.sign(vs) * (np.abs(vs) > band), CUE_VOTE[m["kind"]])
-        f = {"vote": np.bincount(cell, weights=vote, minlength=size).reshape(n, K).astype(float)}
+        raw = np.where(kw, vs * (np.abs(vs) > band), CUE_VOTE[m["kind"]])
+        vote = np.where(kw, np.sign(raw), raw)
+        f = {"vote": np.bincount(cell, weights=vote, minlength=size).reshape(n, K).astype(float),
+             "strength": np.bincount(cell, weights=raw, minlength=size).reshape(n, K).astype(float)}
         strong = m["kind"] != WEAK
 
         def count(mask):

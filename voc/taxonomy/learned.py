@@ -42,7 +42,7 @@ from voc.taxonomy.context import ContextRules, drop_question_mentions
 from voc.taxonomy.evidence import POL_NAMES, ClauseBatch, RuleEvidence, polarity_features, strong_only
 from voc.taxonomy.model import Taxonomy, load_taxonomy
 from voc.taxonomy.ngrams import SEP, SHIFT, NgramIndex, decode_ngram, fit_ngram_vocab, ngram_tfidf
-from voc.taxonomy.rules import Mention, polarity_label
+from voc.taxonomy.rules import Mention, vote_polarity
 
 __all__ = ["CategoryModel", "POL_NAMES", "decode_ngram", "fit_ngram_vocab", "normalize_labels"]
 
@@ -201,9 +201,9 @@ class CategoryModel(BaseEstimator):
     def _polarity_features(self, b: ClauseBatch, m, f, pairs: np.ndarray, model_clause: np.ndarray) -> np.ndarray:
         return polarity_features(b, m, f, pairs, model_clause, len(self.classes_), self.band)
 
-    def _polarity(self, feats: np.ndarray, votes: np.ndarray) -> list[str]:
+    def _polarity(self, feats: np.ndarray, votes: np.ndarray, strength: np.ndarray) -> list[str]:
         if self.pol_coef_ is None:
-            return [polarity_label(v, 0.0) for v in votes]
+            return [vote_polarity(v, s) for v, s in zip(votes.tolist(), strength.tolist())]
         z = feats @ self.pol_coef_.T + self.pol_intercept_
         return [POL_CLASSES[i] for i in z.argmax(axis=1)]
 
@@ -284,7 +284,8 @@ class CategoryModel(BaseEstimator):
         model_clause = np.full(len(pairs), -1, dtype=np.int64)
         if alone.any():
             model_clause[alone] = self._model_clauses(b, pairs[alone])
-        pol = self._polarity(self._polarity_features(b, m, f, pairs, model_clause), f["vote"][pairs[:, 0], pairs[:, 1]])
+        pol = self._polarity(self._polarity_features(b, m, f, pairs, model_clause), f["vote"][pairs[:, 0], pairs[:, 1]],
+                             f["strength"][pairs[:, 0], pairs[:, 1]])
         # evidence: distinct terms in order of first match, and the first clause, per found (doc, category)
         K = len(self.classes_)
         cell = pairs[:, 0] * K + pairs[:, 1]

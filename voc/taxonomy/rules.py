@@ -48,6 +48,20 @@ def polarity_label(score: float, band: float = 0.15) -> str:
     return "positive" if score > band else "negative" if score < -band else "neutral"
 
 
+TIE_MARGIN = 0.3
+
+
+def vote_polarity(vote: float, strength: float, margin: float | None = None) -> str:
+    """A category's polarity from its summed votes (±1 per keyword clause, ±cue weight per cue); when they
+    cancel, the side whose evidence is clearly stronger (``strength``: the summed clause scores and cue
+    votes, beyond ``margin``) wins, as GUIDELINES asks for mixed views (信号很好 +0.79 against a clause
+    at −0.18 is positive, not neutral)."""
+    margin = TIE_MARGIN if margin is None else margin
+    if abs(vote) < 1e-9 and abs(strength) > margin:
+        vote = strength
+    return polarity_label(vote, 0.0)
+
+
 class RuleMapper(BaseEstimator):
     """Map comments to the categories of one taxonomy with its keyword and cue lexicons.
 
@@ -77,6 +91,7 @@ class RuleMapper(BaseEstimator):
     def map_clauses(self, clauses: list[str], polarities: list[float]) -> list[Mention]:
         """Mentions of one comment from its clauses and each clause's polarity score in [-1, 1]."""
         votes: dict[str, float] = {}
+        strength: dict[str, float] = {}
         aspects = self.aspects_
         seen: dict[str, list[str]] = {}
         first: dict[str, int] = {}
@@ -104,18 +119,20 @@ class RuleMapper(BaseEstimator):
                     weak = False
                     if pol is None:
                         o = aspects.score(self.index_[cat], term, clause, start + len(term)) if aspects else None
-                        vote = o if o is not None else float(np.sign(score)) if abs(score) > 0.15 else 0.0
+                        raw = o if o is not None else score if abs(score) > 0.15 else 0.0
+                        vote = float(np.sign(raw))
                     else:
-                        vote = _SIGN[_FLIP[pol] if neg else pol] * CUE_WEIGHT
+                        vote = raw = _SIGN[_FLIP[pol] if neg else pol] * CUE_WEIGHT
                         weak = neg and pol == "negative"
                     votes[cat] = votes.get(cat, 0.0) + vote
+                    strength[cat] = strength.get(cat, 0.0) + raw
                     if weak:
                         continue
                     ev = seen.setdefault(cat, [])
                     if term not in ev:
                         ev.append(term)
                     first.setdefault(cat, i)
-        found = [Mention(cat, polarity_label(votes[cat], 0.0), "|".join(ev), first[cat])
+        found = [Mention(cat, vote_polarity(votes[cat], strength[cat]), "|".join(ev), first[cat])
                  for cat, ev in seen.items()]
         found = self.context_.apply(found, clauses) if self.context_ else found
         return drop_question_mentions(found, clauses)
