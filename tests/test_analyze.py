@@ -157,6 +157,26 @@ def test_report_has_the_analyst_sections(demo_run):
     assert len(data["alerts"]) == n_alerts > 0
 
 
+def test_matrix_flags_themes_alerted_in_the_latest_period(demo_run, tmp_path):
+    """A theme's whole-period quadrant ('keep up') must not hide an alert in the latest period."""
+    import shutil
+
+    from voc.report.common import short
+    from voc.report.html import render_report
+    from voc.taxonomy.model import load_taxonomy
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    label = "⚠ " + short(load_taxonomy("rater"), "reliability")
+    before = render_report(run)
+    assert label not in before and json.dumps(label)[1:-1] not in before
+    con = duckdb.connect(str(run / "voc.duckdb"))
+    con.execute("UPDATE alerts SET latest = true WHERE kind = 'volume' AND category = 'reliability'")
+    con.close()
+    html = render_report(run)
+    assert label in html or json.dumps(label)[1:-1] in html
+
+
 def test_report_of_a_store_without_the_new_tables(demo_run, tmp_path):
     import shutil
 

@@ -79,8 +79,9 @@ def scores_section(con) -> str:
 
 
 # --------------------------------------------------------------------------------------------- drivers
-def _ipm_chart(t: pd.DataFrame, tax: Taxonomy | None, title: str) -> str:
-    """Importance (% of the fit) against performance (net sentiment), bubbles sized by volume."""
+def _ipm_chart(t: pd.DataFrame, tax: Taxonomy | None, title: str, flagged: frozenset = frozenset()) -> str:
+    """Importance (% of the fit) against performance (net sentiment), bubbles sized by volume; ``flagged``
+    categories (an alert in the latest period) are labelled ⚠."""
     t = t.dropna(subset=["net_sentiment"])
     if t.empty:
         return ""
@@ -91,7 +92,8 @@ def _ipm_chart(t: pd.DataFrame, tax: Taxonomy | None, title: str) -> str:
     for quad, q in t.groupby("quadrant", sort=False):
         fig.add_scatter(
             x=q["net_sentiment"], y=q["importance"], mode="markers+text", name=quad,
-            text=[short(tax, k) for k in q["category"]], textposition=q["pos"].tolist(),
+            text=[("⚠ " if k in flagged else "") + short(tax, k) for k in q["category"]],
+            textposition=q["pos"].tolist(),
             marker=dict(size=(q["volume"] / max(t["volume"].max(), 1)) ** 0.5 * 42 + 8,
                         color=QUAD_COLORS.get(quad, "#1f3a5f"), opacity=0.75, line=dict(width=1, color="#fff")),
             customdata=q[["volume", "mentioners_metric"]].to_numpy(),
@@ -148,6 +150,9 @@ def drivers_section(con, taxes: dict[str, Taxonomy]) -> str:
                 "answers a driver analysis needs.</p></section>")
     outcomes = list(dict.fromkeys(d["outcome"]))
     primary = outcomes[0]
+    # themes with a volume or negative-share alert in the latest period: a whole-period quadrant can hide them
+    alerted = (con.execute("SELECT DISTINCT taxonomy, category FROM alerts WHERE latest AND kind IN "
+                           "('volume', 'negative_share')").fetchall() if has_table(con, "alerts") else [])
     dp, tp = d[d["outcome"] == primary], th[th["outcome"] == primary]
     first = dp.iloc[0]
     nps = first["kind"] == "nps"
@@ -160,7 +165,8 @@ def drivers_section(con, taxes: dict[str, Taxonomy]) -> str:
         cols = dict(_DRIVER_COLS) if nps else {k: v for k, v in _DRIVER_COLS.items() if k != "neutral"}
         if nps:
             cols["neutral"], cols["removed"] = "ΔNPS if neutral [CI]", "ΔNPS if removed [CI]"
-        chart = _ipm_chart(tsub, tax, "重要性-表现矩阵 importance-performance")
+        chart = _ipm_chart(tsub, tax, "重要性-表现矩阵 importance-performance",
+                           frozenset(c for t, c in alerted if t == name))
         method = sub["shapley_method"].iloc[0] if "shapley_method" in sub else ""
         parts.append(f"<h3>{esc(tax.title if tax and tax.title else name)} · R²={sub['r2'].iloc[0]:.3f}</h3>"
                      f'<div class="cols"><div>{chart}</div><div>'
@@ -181,7 +187,9 @@ def drivers_section(con, taxes: dict[str, Taxonomy]) -> str:
     defs = ["Drivers: one indicator per category for negative and one for positive mentions.",
             "OR: odds ratio of " + ("being a detractor (0-6)" if nps else "the adverse outcome")
             + " for the driver's mentioners (logistic regression, log-F(1,1) prior, Wald 95% CI).",
-            "Quadrants split at the themes' mean importance and at net sentiment 0 (more complaints than praise).",
+            "Quadrants split at the themes' mean importance and at net sentiment 0 (more complaints than praise), "
+            "over the whole period; ⚠ marks a theme with a volume or negative-share alert in the latest period "
+            "(see Trends), which a quadrant such as 'keep up' can hide.",
             "Importance intervals: percentile bootstrap of the exact Shapley shares, for at most 12 drivers; with "
             "more, voc drivers RUN_DIR gives relative-weight intervals.",
             "n: comments with usable text and a score (the overview's NPS also counts 默认好评 and empty ones).",
