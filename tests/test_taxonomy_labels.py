@@ -121,7 +121,7 @@ def test_training_gold_takes_extra_files_with_their_own_text(data_dir, tmp_path)
     assert n == 2 and {"hotel-1", "oodt-fd-1"} <= set(train["id"])
     assert train.loc[train["id"] == "oodt-fd-1", "touchpoint"].item() == "delivery:positive"
     assert [p.name for p in default_extra_gold()] == ["extra_gold.csv", "extra_gold2.csv", "ood_train.csv",
-                                                      "ood_train2.csv", "ood_train3.csv"]
+                                                      "ood_train2.csv", "ood_train3.csv", "ood_train4.csv"]
     with pytest.raises(InputError, match="lacks column"):
         bad = tmp_path / "bad.csv"
         pd.DataFrame({"id": ["x-1"], "text": ["好"]}).to_csv(bad, index=False)
