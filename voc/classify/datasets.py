@@ -45,17 +45,12 @@ def read_text_csv(path: str | Path, required: Iterable[str],
 
     ``missing_file`` is the error for an absent file, with ``{p}`` for its path.
     """
-    from voc.io.encoding import sniff_file_encoding
+    from voc.io.encoding import read_csv_detected
 
     p = Path(path)
     if not p.is_file():
         raise InputError(missing_file.format(p=p))
-    # keep_default_na=False: a review that reads "NA" or "null" stays text.
-    try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding=sniff_file_encoding(p))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InputError(f"{p} is not a readable CSV: {str(e).splitlines()[0]}") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    df = read_csv_detected(p, "file")
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(f"{p} lacks the column(s) {', '.join(missing)}; it needs {', '.join(required)}")

@@ -101,7 +101,10 @@ def run_eval(task: str, model: str, data: str | Path) -> dict:
     from voc.taxonomy.stage import load_mapper
 
     tax = load_taxonomy(task)
+    from voc.taxonomy.evaluate import check_label_keys
+
     gold = load_gold(data, (tax.name,))
+    check_label_keys(gold, tax, source=data)
     mapper = load_mapper(task, model)
     spec = clause_scorer_spec(model)
     scorer = None if spec == "lexicon" else load_sentiment_model(spec)

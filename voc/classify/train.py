@@ -50,6 +50,32 @@ def drop_neutral_overlap(train: pd.DataFrame, cat: pd.DataFrame | None) -> tuple
     return train[~overlap].reset_index(drop=True), int(overlap.sum())
 
 
+def check_training_labels(train: pd.DataFrame, data: list[Path]) -> None:
+    """Refuse training rows a sentiment model cannot learn from, with one sentence saying what to add.
+
+    Parameters
+    ----------
+    train : the training rows (``text``, ``label``) after any 3-class comments were removed.
+    data : the training files, named in the error.
+
+    Raises
+    ------
+    InputError
+        No labelled rows, or not both positive and negative examples (neutral alone cannot train the polar
+        model).
+    """
+    files = ", ".join(str(p) for p in data)
+    if len(train) == 0:
+        raise InputError(f"the training data ({files}) has no labelled rows; give a CSV with text,label rows "
+                         "(positive, negative and optionally neutral)")
+    counts = train["label"].value_counts()
+    missing = [lab for lab in ("positive", "negative") if not counts.get(lab, 0)]
+    if missing:
+        have = ", ".join(f"{k} {v}" for k, v in counts.sort_index().items())
+        raise InputError(f"the training data ({files}) has no {' or '.join(missing)} examples (it has {have}); "
+                         "sentiment training needs both positive and negative labels")
+
+
 def neutral_heldout_metrics(model, cat: pd.DataFrame, tune) -> dict:
     """3-class metrics on the held-out halves: all files together, and per file when there are several."""
     held = cat.loc[~tune, ["text", "sentiment", "source_file"]].rename(columns={"sentiment": "label"})
@@ -132,6 +158,7 @@ def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Pa
     cat = load_neutral_files(neutral)
     # The 3-class files tune and measure neutral: none of their comments may be trained on.
     train, excluded = drop_neutral_overlap(train, cat)
+    check_training_labels(train, data)
     params = dict(params or {})
     t0 = time.perf_counter()
     weights = train["source_file"].map(data_weights).fillna(1.0).to_numpy() if data_weights else None

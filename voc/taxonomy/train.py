@@ -26,9 +26,9 @@ import yaml
 from voc.errors import InputError
 from voc.taxonomy.card import (GOLD_NAME, LABELS_DIR, UNLABELLED_GLOB, _rel, data_dir, default_extra_gold,
                                save_model_folder)
-from voc.taxonomy.evaluate import evaluate_mapper, load_gold, prepare
+from voc.taxonomy.evaluate import check_label_keys, evaluate_mapper, load_gold, prepare
 from voc.taxonomy.learned import CategoryModel
-from voc.taxonomy.model import load_taxonomy
+from voc.taxonomy.model import Taxonomy, load_taxonomy
 from voc.taxonomy.rules import RuleMapper
 
 THROUGHPUT_DOCS = 20_000
@@ -67,23 +67,26 @@ def gold_groups(df: pd.DataFrame, min_rows: int = 20, max_groups: int = 10) -> l
 
 
 def load_unlabelled(paths: list[Path], exclude_ids=(), exclude_texts=(), limit: int | None = None,
-                    seed: int = 0) -> list[str]:
-    """Texts of unlabelled CSVs (``text`` column only), without excluded ids/texts, deduplicated."""
-    frames = []
-    for p in paths:
-        p = Path(p)
-        if not p.is_file():
-            raise InputError(f"unlabelled file {p} does not exist")
-        head = pd.read_csv(p, nrows=0, encoding="utf-8-sig").columns
-        if "text" not in head:
-            raise InputError(f"unlabelled file {p} has no 'text' column; it has {', '.join(map(str, head))}")
-        cols = [c for c in ("id", "text") if c in head]
-        frames.append(pd.read_csv(p, usecols=cols, dtype=str, keep_default_na=False, encoding="utf-8-sig"))
+                    seed: int = 0, text_column: str | None = None) -> list[str]:
+    """Texts of unlabelled CSVs, without excluded ids/texts, deduplicated.
+
+    Parameters
+    ----------
+    paths : CSV files (UTF-8, UTF-8 with BOM or GBK/GB18030) with a ``text`` column; other columns, labels
+        included, are ignored.
+    exclude_ids, exclude_texts : comments to leave out (the gold ones), by ``id`` column or by text.
+    limit : keep a seeded sample of at most this many texts (None: all).
+    seed : seed of that sample.
+    text_column : the column holding the comments instead of ``text`` (``voc train --text-column``), as in
+        :func:`voc.classify.active.read_texts`.
+    """
+    from voc.classify.active import read_texts
+
+    frames = [read_texts(p, text_column, what="unlabelled file") for p in paths]
     if not frames:
         return []
     df = pd.concat(frames, ignore_index=True)
-    if "id" in df:
-        df = df[~df["id"].isin(set(exclude_ids))]
+    df = df[~df["id"].isin(set(map(str, exclude_ids)))]
     df = df[df["text"].str.strip().ne("") & ~df["text"].isin(set(exclude_texts))]
     df = df.drop_duplicates("text")
     if limit and len(df) > limit:
@@ -142,7 +145,9 @@ def _load_extra(path: Path, folder: Path, tax_name: str) -> pd.DataFrame:
     without text joined to the texts of ``folder`` (:func:`voc.taxonomy.labels.load_extra_gold`)."""
     from voc.taxonomy.labels import domain_of, load_extra_gold
 
-    header = [str(c).strip() for c in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns]
+    from voc.io.encoding import read_csv_detected
+
+    header = read_csv_detected(path, "extra gold file", nrows=0).columns
     if "text" not in header:
         return load_extra_gold(path, folder)
     df = load_gold(path, (tax_name,))
@@ -151,16 +156,22 @@ def _load_extra(path: Path, folder: Path, tax_name: str) -> pd.DataFrame:
     return df
 
 
-def load_training_gold(tax_name: str, gold_path: Path, extra_gold: list[Path], eval_frac: float,
+def load_training_gold(taxonomy, gold_path: Path, extra_gold: list[Path], eval_frac: float,
                        log=lambda *a, **k: None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """``(train, held_out, n_extra)``: the gold file split by hash of id, with the extra gold (joined to the
     data folder's texts, or with their own text) added to the training part; extra rows whose id or text is
-    in the gold are dropped."""
+    in the gold are dropped. ``taxonomy`` (a :class:`~voc.taxonomy.model.Taxonomy`, a bundled name or a YAML
+    path) names the label column; labels naming categories it lacks raise :class:`InputError`."""
+    tax = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
+    tax_name = tax.name
     gold = load_gold(gold_path, (tax_name,))
+    check_label_keys(gold, tax, source=gold_path)
     train, held = split_gold(gold, eval_frac)
     if len(train) == 0 or len(held) == 0:
         raise InputError(f"the gold file {gold_path} is too small to split ({len(gold)} rows)")
     extras = [_load_extra(p, gold_path.parent, tax_name) for p in extra_gold]
+    for p, df in zip(extra_gold, extras):
+        check_label_keys(df, tax, source=p)
     extra = pd.concat(extras, ignore_index=True) if extras else pd.DataFrame(columns=["id", "text", tax_name])
     extra = extra[~extra["id"].isin(set(gold["id"])) & ~extra["text"].isin(set(gold["text"]))]
     extra = extra.drop_duplicates("id")
@@ -220,7 +231,7 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
     extra_gold = default_extra_gold() if extra_gold is None else [Path(p) for p in extra_gold]
     check_path = default_check_file() if check_path == "default" else (Path(check_path) if check_path else None)
     blind_path = default_blind_file() if blind_path == "default" else (Path(blind_path) if blind_path else None)
-    train, held, n_extra = load_training_gold(tax.name, gold_path, extra_gold, eval_frac, log)
+    train, held, n_extra = load_training_gold(tax, gold_path, extra_gold, eval_frac, log)
     gold_all = pd.concat([train, held], ignore_index=True)
     weak = load_unlabelled(unlabelled_paths, exclude_ids=gold_all["id"], exclude_texts=gold_all["text"],
                            limit=max_unlabelled, seed=seed)
@@ -312,7 +323,7 @@ def cross_validate(taxonomy: str = "rater", gold_path: str | Path | None = None,
     tax = load_taxonomy(taxonomy)
     gold_path = Path(gold_path) if gold_path else data_dir() / GOLD_NAME
     extra_gold = default_extra_gold() if extra_gold is None else [Path(p) for p in extra_gold]
-    train, held, _ = load_training_gold(tax.name, gold_path, extra_gold, eval_frac)
+    train, held, _ = load_training_gold(tax, gold_path, extra_gold, eval_frac)
     if unlabelled_paths is None:
         unlabelled_paths = sorted(data_dir().glob(UNLABELLED_GLOB)) if data_dir().is_dir() else []
     exclude = pd.concat([train, held], ignore_index=True)

@@ -106,7 +106,7 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     """
     from voc.classify.datasets import hash_split, load_sentiment_csv
     from voc.classify.evaluate import evaluate_sentiment
-    from voc.classify.train import (_load_many, _summary, check_metrics, drop_neutral_overlap,
+    from voc.classify.train import (_load_many, _summary, check_metrics, check_training_labels, drop_neutral_overlap,
                                     load_neutral_files, neutral_heldout_metrics, neutral_names)
 
     base = check_checkpoint(base_model)
@@ -116,6 +116,7 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     train = _load_many(data)
     cat = load_neutral_files(neutral)
     train, excluded = drop_neutral_overlap(train, cat)
+    check_training_labels(train, data)
     if opts["max_per_file"]:
         n = int(opts["max_per_file"])
         train = (train.groupby("source_file", group_keys=False, sort=False)
@@ -232,7 +233,7 @@ def train_category_transformer(task: str, gold_path: Path, unlabelled_paths: lis
     ``es_frac`` drives early stopping and the threshold, the others train with weight ``gold_weight``
     together with up to ``max_weak`` unlabelled comments labelled by the lexicon rules.
     """
-    from voc.taxonomy.evaluate import evaluate_mapper, load_gold, map_all, prepare
+    from voc.taxonomy.evaluate import check_label_keys, evaluate_mapper, load_gold, map_all, prepare
     from voc.taxonomy.model import load_taxonomy
     from voc.taxonomy.rules import RuleMapper
     from voc.taxonomy.train import load_unlabelled, split_gold
@@ -242,6 +243,7 @@ def train_category_transformer(task: str, gold_path: Path, unlabelled_paths: lis
     hp, opts = split_params(TransformerCategoryModel, params, CATEGORY_OPTIONS)
     tax = load_taxonomy(task)
     gold = load_gold(gold_path, (tax.name,))
+    check_label_keys(gold, tax, source=gold_path)
     train_gold, held = split_gold(gold, float(opts["eval_frac"]))
     if len(train_gold) < 4 or len(held) == 0:
         raise InputError(f"the gold file {gold_path} is too small to split ({len(gold)} rows)")
