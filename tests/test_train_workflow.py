@@ -117,3 +117,135 @@ def test_unreadable_label_file_is_one_clear_error(tmp_path):
         load_gold(bad)
     with pytest.raises(InputError, match="unlabelled file .* not a readable CSV"):
         load_unlabelled([bad])
+
+
+# --------------------------------------------------------------------------- 2, 6, 7: a category model of one's own
+
+BANK_YAML = """
+name: bank
+categories:
+  - key: branch
+    name: 网点服务
+    keywords: [网点, 柜台, 窗口]
+  - key: app
+    name: 手机银行
+    keywords: [手机银行, app]
+    cues:
+      negative: [闪退]
+"""
+BANK_ROWS = [("网点窗口太少，排队两小时", "negative", "branch:negative"),
+             ("手机银行很好用，转账秒到", "positive", "app:positive"),
+             ("app老是闪退", "negative", "app:negative"),
+             ("柜台工作人员很耐心", "positive", "branch:positive"),
+             ("今天天气不错", "neutral", "")]
+
+
+def write_bank(tmp_path: Path, name: str, n: int, prefix: str) -> Path:
+    p = tmp_path / name
+    p.write_text("id,text,sentiment,bank\n" + "".join(f"{prefix}{i},{t},{s},{b}\n"
+                                                       for i, (t, s, b) in enumerate(BANK_ROWS * n)),
+                 encoding="utf-8")
+    return p
+
+
+def test_train_category_uses_dev_unlabelled_text_column_and_describes_its_own_data(tmp_path):
+    import json
+
+    from tests.conftest import write_taxonomy
+
+    tax = write_taxonomy(tmp_path, BANK_YAML, "bank.yaml")
+    gold = write_bank(tmp_path, "mybank.csv", 6, "b")
+    dev = write_bank(tmp_path, "mybank_dev.csv", 2, "d")
+    unl = tmp_path / "unl.csv"
+    unl.write_text("编号,评论内容\n1,网点排队太久\n2,手机银行转账很快\n", encoding="gbk")
+    out = tmp_path / "models_my" / "bank1"
+    args = ["train", "--task", tax, "--data", str(gold), "--dev", str(dev), "--unlabelled", str(unl),
+            "--out", str(out), "min_df=1", "cv=2"]
+    r = runner.invoke(app, args)
+    assert_clean_error(r, "unl.csv has no 'text' column", "评论内容", "--text-column")
+    r = runner.invoke(app, args + ["--text-column", "评论内容"])
+    assert r.exit_code == 0, r.output
+    assert not r.stdout.lstrip().startswith("{") and "dev mybank_dev.csv" in r.stdout and "rules" in r.stdout
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["data"]["unlabelled"] == 2
+    dev_res = metrics["dev"]["mybank_dev.csv"]
+    assert dev_res["rules"]["n"] == dev_res["model"]["n"] == 10 and dev_res["rules"]["micro_f1"] == 1.0
+    assert dev_res["overlap_with_training"] == 10  # the same texts as the gold: flagged as optimistic
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert card.startswith("# bank1: trained") and "mapper: bank1" in card
+    assert "hotel and shopping" not in card and "`mybank.csv`" in card
+    assert "Dev file `mybank_dev.csv`" in card and "optimistic" in card
+    assert "--dev" in (out / "config.yaml").read_text(encoding="utf-8")
+    # --json: exactly one JSON object, the metrics
+    r = runner.invoke(app, args + ["--text-column", "评论内容", "--overwrite", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["dev"]["mybank_dev.csv"]["rules"]["micro_f1"] == 1.0
+    # a dev file with a key the taxonomy lacks is refused before training
+    bad = tmp_path / "bad_dev.csv"
+    bad.write_text("id,text,sentiment,bank\nx1,网点很好,positive,atm:positive\n", encoding="utf-8")
+    r = runner.invoke(app, ["train", "--task", tax, "--data", str(gold), "--dev", str(bad), "--out",
+                            str(tmp_path / "m2"), "min_df=1", "cv=2"])
+    assert_clean_error(r, "bad_dev.csv", "['atm']")
+    assert not (tmp_path / "m2").exists()
+
+
+def test_text_column_needs_unlabelled_and_unlabelled_needs_a_category_task(tmp_path):
+    sent = write_sent(tmp_path / "s.csv", SENT * 3)
+    r = runner.invoke(app, ["train", "-t", "sentiment", "-d", str(sent), "-o", str(tmp_path / "m"),
+                            "--text-column", "评论"])
+    assert_clean_error(r, "--text-column", "--unlabelled")
+    r = runner.invoke(app, ["train", "-t", "sentiment", "-d", str(sent), "-o", str(tmp_path / "m"),
+                            "--unlabelled", str(sent)])
+    assert_clean_error(r, "--unlabelled", "drop it")
+
+
+# --------------------------------------------------------------------------- 5, 6, 7: sentiment, --out safety
+
+
+def test_train_sentiment_summary_overwrite_and_card(tmp_path):
+    import json
+
+    sent = write_sent(tmp_path / "mine.csv", SENT * 4)
+    out = tmp_path / "sent1"
+    args = ["train", "-t", "sentiment", "-d", str(sent), "-o", str(out), "--dev", str(sent), "min_df=1", "cv=2"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "trained on 16 rows (negative 8, positive 8)" in r.stdout and "dev mine.csv: n 16" in r.stdout
+    assert not r.stdout.lstrip().startswith("{")
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "Trained on `mine.csv` only" in card and "Trained on hotel and shopping" not in card
+    before = (out / "meta.json").read_text(encoding="utf-8")
+    r = runner.invoke(app, args)
+    assert_clean_error(r, "already holds a model", "--overwrite")
+    assert (out / "meta.json").read_text(encoding="utf-8") == before
+    r = runner.invoke(app, args + ["--overwrite", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["train_rows"] == 16
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("评论,标签\n好,positive\n", encoding="utf-8")
+    r = runner.invoke(app, ["train", "-t", "sentiment", "-d", str(wrong), "-o", str(tmp_path / "w")])
+    assert_clean_error(r, "lacks column(s) text, label", "it has 评论, 标签")
+
+
+def test_out_folder_check_protects_models_and_voc_s_own_folders(tmp_path):
+    from voc.classify.modelio import check_out_folder
+    from voc.classify.registry import project_root
+    from voc.errors import ConfigError
+
+    models = project_root() / "models"
+    with pytest.raises(ConfigError, match="voc's own models/rater-tfidf folder"):
+        check_out_folder(models / "rater-tfidf")
+    with pytest.raises(ConfigError, match="voc's own models/labels folder"):
+        check_out_folder(models / "labels")
+    with pytest.raises(ConfigError, match="voc's own models/ folder"):
+        check_out_folder(models)
+    check_out_folder(models / "rater-tfidf", overwrite=True)
+    check_out_folder(models / "my-new-model")  # a new folder under models/ is fine
+    (tmp_path / "m").mkdir()
+    check_out_folder(tmp_path / "m")  # an existing folder without a model is fine
+    (tmp_path / "m" / "meta.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ConfigError, match="already holds a model"):
+        check_out_folder(tmp_path / "m")
+    (tmp_path / "f").write_text("x", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is a file"):
+        check_out_folder(tmp_path / "f", overwrite=True)

@@ -53,7 +53,8 @@ def read_text_csv(path: str | Path, required: Iterable[str],
     df = read_csv_detected(p, "file")
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise InputError(f"{p} lacks the column(s) {', '.join(missing)}; it needs {', '.join(required)}")
+        raise InputError(f"{p} lacks the column(s) {', '.join(missing)}; it needs {', '.join(required)} and has "
+                         f"{', '.join(df.columns) or 'no columns'}")
     return df
 
 
@@ -64,6 +65,18 @@ def norm_label(s: pd.Series) -> pd.Series:
     return s.map(lambda v: _LABEL_ALIASES.get(v, v))
 
 
+def sentiment_columns(df: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """``df`` with its ``text`` and ``label`` columns checked (a GUIDELINES file's ``sentiment`` column serves as
+    ``label``); the error names the missing columns and lists the file's columns."""
+    if "label" not in df.columns and "sentiment" in df.columns:
+        df = df.rename(columns={"sentiment": "label"})
+    missing = [c for c in ("text", "label") if c not in df.columns]
+    if missing:
+        raise InputError(f"{path} lacks column(s) {', '.join(missing)}; sentiment files need text,label (or "
+                         f"text,sentiment as in GUIDELINES files) and it has {', '.join(df.columns) or 'no columns'}")
+    return df
+
+
 def load_sentiment_csv(path: str | Path) -> pd.DataFrame:
     """A sentiment file with columns ``text`` and ``label`` (plus ``id``, ``category`` when present).
 
@@ -71,12 +84,7 @@ def load_sentiment_csv(path: str | Path) -> pd.DataFrame:
     too. Labels are lower-cased; ``0``/``1`` become ``negative``/``positive``. Rows with empty text, and
     rows left unlabelled (an empty label), are dropped.
     """
-    df = read_text_csv(path, ("text",))
-    if "label" not in df.columns and "sentiment" in df.columns:
-        df = df.rename(columns={"sentiment": "label"})
-    if "label" not in df.columns:
-        raise InputError(f"{path} lacks a label column; it needs text and label (or sentiment, as in "
-                         f"GUIDELINES-format files)")
+    df = sentiment_columns(read_text_csv(path, ()), path)
     df["label"] = norm_label(df["label"])
     df = df[df["label"] != ""]
     bad = sorted(set(df["label"]) - set(POLARITIES))

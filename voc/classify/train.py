@@ -244,12 +244,27 @@ def _blend_text(config: dict) -> str:
             "(English,\nlogin一直fail) get lexicon weight 0.7, with the lexicon's English entries.")
 
 
+SHARED_TRAIN = ("hotel_sentiment_train.csv", "shopping_sentiment_train.csv")
+
+
 def _shared_text(config: dict) -> str:
     """The card's note on the shared corpora, when the model was trained on them."""
-    if not any(Path(d).name in ("hotel_sentiment_train.csv", "shopping_sentiment_train.csv") for d in config["data"]):
+    if not any(Path(d).name in SHARED_TRAIN for d in config["data"]):
         return ""
     return ("\n`../shared/data` holds public Chinese review corpora (hotels and ten e-commerce categories; not in "
             "the repo).")
+
+
+def _domain_limit(config: dict) -> str:
+    """The card's first limit: which text the model was trained on (the shared corpora only when they were)."""
+    shared = _shared_text(config)
+    if shared and _extra_text(config):
+        return ("Real training text is hotel and shopping reviews only; other domains are covered only by the "
+                "comments we wrote.")
+    if shared and all(Path(d).name in SHARED_TRAIN for d in config["data"]):
+        return "Trained on hotel and shopping reviews only: other domains (telecom, banking, food delivery) are unseen."
+    return (f"Trained on {', '.join(f'`{Path(d).name}`' for d in config['data'])} only; text unlike it has not "
+            "been measured (score some with `voc eval`).")
 
 
 def _labels_text(metrics: dict) -> str:
@@ -317,7 +332,7 @@ Neutral: {neu_txt}
 Training took {metrics['train_seconds']} s on 2 CPU cores.
 
 ## Limits
-- {"Real training text is hotel and shopping reviews only; other domains are covered only by the comments we wrote." if _extra_text(config) else "Trained on hotel and shopping reviews only: other domains (telecom, banking, food delivery) are unseen."}
+- {_domain_limit(config)}
 - Sarcasm and comparisons (比上次好多了) are hard for bag-of-n-gram models.
 
 ## Reproduce

@@ -132,6 +132,34 @@ def _score_file(path: Path | None, tax, mappers: dict, sentiment_model) -> dict 
     return out
 
 
+def load_dev_files(paths: list[str | Path], tax) -> list[tuple[Path, pd.DataFrame]]:
+    """The dev files (GUIDELINES format) read and their labels checked against ``tax``, before any training."""
+    out = []
+    for p in paths:
+        df = load_gold(p, (tax.name,))
+        check_label_keys(df, tax, source=p)
+        if len(df) == 0:
+            raise InputError(f"dev file {p} has no rows; give a GUIDELINES-format file with labelled comments")
+        out.append((Path(p), df))
+    return out
+
+
+def score_dev_files(dev: list[tuple[Path, pd.DataFrame]], tax, mappers: dict, sentiment_model,
+                    train: pd.DataFrame) -> dict:
+    """Each mapper scored on each dev file (as :func:`_score_file`), by file name, with how many of its
+    comments (same id or text) were also trained on: those make the file's scores optimistic."""
+    out = {}
+    for path, df in dev:
+        prep = prepare(df["text"].tolist(), sentiment_model)
+        res = {"file": _rel(path), **{k: evaluate_mapper(m, df, tax, prepared=prep) for k, m in mappers.items()}}
+        if "model" in mappers:
+            res["domain_weight"] = domain_weight_summary(mappers["model"], prep.clauses)
+        seen = df["id"].isin(set(train["id"])) | df["text"].isin(set(train["text"]))
+        res["overlap_with_training"] = int(seen.sum())
+        out[path.name] = res
+    return out
+
+
 def domain_weight_summary(model: CategoryModel, clauses: list[list[str]]) -> dict | None:
     """Mean domain weight of prepared comments and share above 0.5 (where the combiner decides), or None."""
     if getattr(model, "dom_coef_", None) is None or len(clauses) == 0:
@@ -187,7 +215,8 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
                          sentiment_model=None, group_gate: bool = True, extra_gold: list[str | Path] | None = None,
                          check_path: str | Path | None = "default", blind_path: str | Path | None = "default",
                          other_domain: list[str | Path] | str | None = "default", gold_weight: float = 1.0,
-                         verbose: bool = False, **params):
+                         dev_paths: list[str | Path] | None = None, text_column: str | None = None,
+                         command: str = "", verbose: bool = False, **params):
     """Train a :class:`CategoryModel` for ``taxonomy`` and evaluate it against the rules on held-out gold.
 
     Parameters
@@ -215,11 +244,16 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
         :func:`~voc.taxonomy.card.default_other_domain`).
     gold_weight : weight of the gold file's training comments, relative to the extra gold, in the gold text
         model and the combiner (the held-out evaluation follows the gold file's labelling conventions).
+    dev_paths : GUIDELINES-format files on which the rules and the trained model are also scored
+        (``voc train --dev``), each in ``metrics['dev'][file name]`` and the model card; checked before training.
+    text_column : the comment column of the unlabelled files (default ``text``), see :func:`load_unlabelled`.
+    command : the command line that trained the model, for the card (default: the equivalent
+        ``python -m voc.taxonomy.train`` command).
     params : passed to :class:`CategoryModel`.
 
     Returns ``(model, metrics)``; ``metrics['rules']`` and ``metrics['model']`` are
     :func:`~voc.taxonomy.evaluate.evaluate_mapper` results on the held-out part, ``metrics['check']`` and
-    ``metrics['blind']`` the same on the check and blind check files.
+    ``metrics['blind']`` the same on the check and blind check files, ``metrics['dev']`` on each dev file.
     """
     t_start = time.perf_counter()
     log = print if verbose else (lambda *a, **k: None)
@@ -233,8 +267,9 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
     blind_path = default_blind_file() if blind_path == "default" else (Path(blind_path) if blind_path else None)
     train, held, n_extra = load_training_gold(tax, gold_path, extra_gold, eval_frac, log)
     gold_all = pd.concat([train, held], ignore_index=True)
+    dev = load_dev_files(dev_paths or [], tax)
     weak = load_unlabelled(unlabelled_paths, exclude_ids=gold_all["id"], exclude_texts=gold_all["text"],
-                           limit=max_unlabelled, seed=seed)
+                           limit=max_unlabelled, seed=seed, text_column=text_column)
     sentiment_spec = sentiment_model if isinstance(sentiment_model, str) else None
     if sentiment_model is None or isinstance(sentiment_model, str):
         from voc.classify.sentiment import load_sentiment_model
@@ -258,6 +293,7 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
     res_model = evaluate_mapper(model, held, tax, prepared=prep)
     check = _score_file(check_path, tax, {"rules": rules, "model": model}, sentiment_model)
     blind = _score_file(blind_path, tax, {"rules": rules, "model": model}, sentiment_model)
+    dev_scores = score_dev_files(dev, tax, {"rules": rules, "model": model}, sentiment_model, train)
     # throughput of mapping alone on a larger batch of real comments
     sample = (weak or held["text"].tolist())[:THROUGHPUT_DOCS]
     sp_ = prepare(sample, sentiment_model)
@@ -275,6 +311,7 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
         "model": res_model,
         "check": check,
         "blind": blind,
+        "dev": dev_scores,
         "domain_weight_held_out": domain_weight_summary(model, prep.clauses),
         "throughput": throughput,
         "train_seconds": round(train_s, 1),
@@ -289,7 +326,9 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
                   "max_unlabelled": max_unlabelled, "sentiment_model": sentiment_spec or ("lexicon" if type(sentiment_model).__name__ == "LexiconSentiment"
                                                              else type(sentiment_model).__name__),
                   "group_gate": group_gate, "extra_gold": [_rel(p) for p in extra_gold],
-                  "other_domain": [_rel(p) for p in other_paths], "gold_weight": gold_weight, "out": _rel(out_dir),
+                  "other_domain": [_rel(p) for p in other_paths], "gold_weight": gold_weight,
+                  "dev_paths": [_rel(p) for p in dev_paths or []], "text_column": text_column,
+                  "train_command": command, "out": _rel(out_dir),
                   "extra_params": dict(params), "params": model.get_params()}
         metrics["roundtrip_identical"] = save_model_folder(model, metrics, config, out_dir, check=(held, prep))
     return model, metrics
@@ -358,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--taxonomy", default="rater", help="bundled taxonomy name or YAML path")
     ap.add_argument("--gold", default=None, help="GUIDELINES-format gold CSV")
     ap.add_argument("--unlabelled", nargs="*", default=None, help="unlabelled CSVs with a text column")
+    ap.add_argument("--text-column", default=None, help="comment column of the unlabelled files (default: text)")
+    ap.add_argument("--dev", nargs="*", default=None, help="GUIDELINES-format files to score rules and model on")
     ap.add_argument("--out", default=None, help="model folder to write")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-frac", type=float, default=0.4)
@@ -395,8 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     _, metrics = train_category_model(a.taxonomy, a.gold, a.unlabelled, a.out, seed=a.seed, eval_frac=a.eval_frac,
                                       max_unlabelled=a.max_unlabelled, sentiment_model=a.sentiment_model,
                                       group_gate=not a.no_group_gate, extra_gold=a.extra_gold,
-                                      other_domain=a.other_domain, gold_weight=a.gold_weight,
-                                      verbose=not a.quiet, **params)
+                                      other_domain=a.other_domain, gold_weight=a.gold_weight, dev_paths=a.dev,
+                                      text_column=a.text_column, verbose=not a.quiet, **params)
     summary = {k: {m: metrics[k][m] for m in ("micro_f1", "macro_f1", "polarity_accuracy", "strict_micro_f1")}
                for k in ("rules", "model")}
     print(json.dumps({"taxonomy": metrics["taxonomy"], **summary, "throughput": metrics["throughput"],
