@@ -273,7 +273,7 @@ def test_train_takes_a_labelled_queue_file(tmp_path):
     assert df["id"].tolist() == ["1", "2", "4"] and df["label"].tolist() == ["positive", "negative", "negative"]
     bad = tmp_path / "nolabel.csv"
     bad.write_text("id,text\n1,房间很干净\n", encoding="utf-8")
-    with pytest.raises(InputError, match="lacks a label column"):
+    with pytest.raises(InputError, match="lacks column.s. label.*it has id, text"):
         load_sentiment_csv(bad)
 
 

@@ -164,6 +164,8 @@ def test_cli_train_and_eval_json(base, tmp_path):
     assert meta["long_text"] == "windows" and meta["quantize"] is False
     for f in ("config.json", "model.safetensors", "config.yaml", "metrics.json", "MODEL_CARD.md"):
         assert (out / f).is_file(), f
+    # the weights get the same file mode as the folder's other files (safetensors writes them 0600)
+    assert (out / "model.safetensors").stat().st_mode == (out / "config.json").stat().st_mode
     r = CliRunner().invoke(app, ["eval", "--model", str(out), "--data", str(data), "--task", "sentiment", "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout.strip())
@@ -255,3 +257,21 @@ def test_fits_and_predicts_on_a_cuda_gpu(base, fitted, tmp_path):
     loaded = load_transformer(tmp_path / "m", hf)
     assert loaded.device_ == "cuda"
     np.testing.assert_allclose(loaded.set_params(quantize=False).predict_proba(TEXTS), p, atol=1e-3)
+
+
+def test_sentiment_card_describes_the_labels_and_files_trained_on():
+    from voc.transformer.train import sentiment_card
+
+    config = {"data": ["/tmp/x/mine.csv"], "base_model": "tiny", "seed": 0, "params": {
+        "lr": 1e-3, "batch_size": 4, "epochs": 1, "warmup_ratio": 0.1, "max_length": 24, "long_text": "truncate",
+        "num_threads": 1}}
+    fit = {"steps": 1, "planned_steps": 1, "stopped_by": "epochs", "best_step": 1}
+    metrics = {"train_rows": 9, "excluded_overlap_with_neutral_file": 0, "early_stopping_rows": 0, "fit": fit,
+               "dev": {}, "train_seconds": 1.0, "train_labels": {"negative": 3, "neutral": 3, "positive": 3}}
+    card = sentiment_card("tiny_sent", config, metrics)
+    assert "3-class labels" in card and "binary labels" not in card and "neutral 3" in card
+    assert "../shared/data" not in card and "Hotel and shopping" not in card and "`mine.csv` only" in card
+    metrics["train_labels"] = {"negative": 3, "positive": 3}
+    config["data"] = ["../shared/data/hotel_sentiment_train.csv"]
+    card = sentiment_card("s", config, metrics)
+    assert "Trained on binary labels" in card and "../shared/data" in card and "Hotel and shopping" in card

@@ -102,3 +102,37 @@ def test_unknown_category_in_labels(fitted):
     with pytest.raises(ValueError, match="does not define"):
         TransformerCategoryModel(taxonomy="touchpoint", base_model=fitted.base_model, **FAST).fit(
             ["房间很干净"], ["rooms:positive"])
+
+
+def test_trainer_scores_rules_with_the_pipeline_sentiment_model_and_uses_dev(tmp_path):
+    """The rules baseline is scored as `voc eval` scores it (the default sentiment model), the --dev file is
+    scored, the card describes the data given, and the weights get the folder's usual file mode."""
+    import stat
+
+    from voc.classify.registry import auto_model
+    from voc.classify.sentiment import load_sentiment_model
+    from voc.taxonomy.evaluate import evaluate_mapper
+    from voc.taxonomy.rules import RuleMapper
+    from voc.taxonomy.train import split_gold
+    from voc.transformer.train import train_category_transformer
+
+    base = make_tiny_bert(tmp_path / "base", TEXTS)
+    gold = tmp_path / "mygold.csv"
+    pd.DataFrame({"id": [f"c{i}" for i in range(len(ROWS) * 3)], "text": TEXTS * 3, "sentiment": "",
+                  "rater": "", "touchpoint": LABELS * 3}).to_csv(gold, index=False)
+    out = tmp_path / "tp_mine"
+    params = {"epochs": 1, "max_weak": 0, **{k: v for k, v in FAST.items() if k != "infer_batch_size"}}
+    _, metrics = train_category_transformer("touchpoint", gold, [], out, params=params, base_model=str(base),
+                                            dev=[gold])
+    spec = auto_model("sentiment")
+    assert metrics["clause_sentiment"] == spec
+    held = split_gold(pd.read_csv(gold, dtype=str, keep_default_na=False), 0.4)[1]
+    expect = evaluate_mapper(RuleMapper("touchpoint").fit(), held, "touchpoint",
+                             sentiment_model=load_sentiment_model(spec))
+    assert {k: metrics["rules"][k] for k in ("micro_f1", "polarity_accuracy", "strict_micro_f1")} == \
+        {k: expect[k] for k in ("micro_f1", "polarity_accuracy", "strict_micro_f1")}
+    assert metrics["dev"]["mygold.csv"]["model"]["n"] == len(ROWS) * 3
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert card.startswith("# Model card: tp_mine") and "`mygold.csv`" in card and "Dev files" in card
+    mode = stat.S_IMODE((out / "model.safetensors").stat().st_mode)
+    assert mode == stat.S_IMODE((out / "meta.json").stat().st_mode)

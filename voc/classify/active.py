@@ -36,7 +36,8 @@ from voc.errors import InputError, ModelError
 GUIDELINES_COLUMNS = ("id", "text", "sentiment", "rater", "touchpoint")
 
 
-def read_texts(path: str | Path, text_column: str | None = None, id_column: str | None = None) -> pd.DataFrame:
+def read_texts(path: str | Path, text_column: str | None = None, id_column: str | None = None,
+               what: str = "data file") -> pd.DataFrame:
     """Read the ``id`` and raw ``text`` of a CSV, in whatever encoding it has.
 
     Parameters
@@ -46,6 +47,7 @@ def read_texts(path: str | Path, text_column: str | None = None, id_column: str 
     text_column : column holding the comments (default ``text``).
     id_column : column holding the ids (default ``id`` when there is one, else ``row-<n>``, n counting
         data rows from 1).
+    what : how errors name the file (``"unlabelled file"`` for ``voc train --unlabelled``).
 
     Returns
     -------
@@ -57,29 +59,23 @@ def read_texts(path: str | Path, text_column: str | None = None, id_column: str 
     InputError
         The file is missing or unreadable, or a column is missing (the message lists the file's columns).
     """
-    from voc.io.encoding import sniff_file_encoding
+    from voc.io.encoding import read_csv_detected
 
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"data file {p} does not exist; give a CSV with a text column")
-    enc = sniff_file_encoding(p)
-    try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding=enc)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InputError(f"data file {p} is not a readable CSV ({enc}): {str(e).splitlines()[0]}; "
-                         "save it as CSV in UTF-8 or GBK") from None
-    df.columns = [str(c).strip() for c in df.columns]
+        raise InputError(f"{what} {p} does not exist; give a CSV with a text column")
+    df = read_csv_detected(p, what)
     cols = ", ".join(df.columns)
     if text_column is None:
         if "text" not in df.columns:
-            raise InputError(f"data file {p} has no 'text' column; its columns are {cols}; "
+            raise InputError(f"{what} {p} has no 'text' column; its columns are {cols}; "
                              "name the comment column with --text-column")
         text_column = "text"
     elif text_column not in df.columns:
-        raise InputError(f"data file {p} has no column {text_column!r} (given by --text-column); "
+        raise InputError(f"{what} {p} has no column {text_column!r} (given by --text-column); "
                          f"its columns are {cols}")
     if id_column is not None and id_column not in df.columns:
-        raise InputError(f"data file {p} has no column {id_column!r} (given by --id-column); "
+        raise InputError(f"{what} {p} has no column {id_column!r} (given by --id-column); "
                          f"its columns are {cols}")
     if id_column is None and "id" in df.columns:
         id_column = "id"

@@ -45,20 +45,16 @@ def read_text_csv(path: str | Path, required: Iterable[str],
 
     ``missing_file`` is the error for an absent file, with ``{p}`` for its path.
     """
-    from voc.io.encoding import sniff_file_encoding
+    from voc.io.encoding import read_csv_detected
 
     p = Path(path)
     if not p.is_file():
         raise InputError(missing_file.format(p=p))
-    # keep_default_na=False: a review that reads "NA" or "null" stays text.
-    try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding=sniff_file_encoding(p))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InputError(f"{p} is not a readable CSV: {str(e).splitlines()[0]}") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    df = read_csv_detected(p, "file")
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise InputError(f"{p} lacks the column(s) {', '.join(missing)}; it needs {', '.join(required)}")
+        raise InputError(f"{p} lacks the column(s) {', '.join(missing)}; it needs {', '.join(required)} and has "
+                         f"{', '.join(df.columns) or 'no columns'}")
     return df
 
 
@@ -69,6 +65,18 @@ def norm_label(s: pd.Series) -> pd.Series:
     return s.map(lambda v: _LABEL_ALIASES.get(v, v))
 
 
+def sentiment_columns(df: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """``df`` with its ``text`` and ``label`` columns checked (a GUIDELINES file's ``sentiment`` column serves as
+    ``label``); the error names the missing columns and lists the file's columns."""
+    if "label" not in df.columns and "sentiment" in df.columns:
+        df = df.rename(columns={"sentiment": "label"})
+    missing = [c for c in ("text", "label") if c not in df.columns]
+    if missing:
+        raise InputError(f"{path} lacks column(s) {', '.join(missing)}; sentiment files need text,label (or "
+                         f"text,sentiment as in GUIDELINES files) and it has {', '.join(df.columns) or 'no columns'}")
+    return df
+
+
 def load_sentiment_csv(path: str | Path) -> pd.DataFrame:
     """A sentiment file with columns ``text`` and ``label`` (plus ``id``, ``category`` when present).
 
@@ -76,12 +84,7 @@ def load_sentiment_csv(path: str | Path) -> pd.DataFrame:
     too. Labels are lower-cased; ``0``/``1`` become ``negative``/``positive``. Rows with empty text, and
     rows left unlabelled (an empty label), are dropped.
     """
-    df = read_text_csv(path, ("text",))
-    if "label" not in df.columns and "sentiment" in df.columns:
-        df = df.rename(columns={"sentiment": "label"})
-    if "label" not in df.columns:
-        raise InputError(f"{path} lacks a label column; it needs text and label (or sentiment, as in "
-                         f"GUIDELINES-format files)")
+    df = sentiment_columns(read_text_csv(path, ()), path)
     df["label"] = norm_label(df["label"])
     df = df[df["label"] != ""]
     bad = sorted(set(df["label"]) - set(POLARITIES))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from voc.classify.datasets import norm_label, read_text_csv
+from voc.classify.datasets import norm_label, read_text_csv, sentiment_columns
 from voc.classify.sentiment import LABELS, SentimentStage, load_sentiment_model
 from voc.errors import InputError, ModelError
 from voc.text.stages import CleanStage
@@ -31,12 +31,7 @@ def load_sentiment_file(path: str | Path) -> pd.DataFrame:
     training (:func:`voc.classify.datasets.norm_label`: ``1``/``0`` are ``positive``/``negative``).
     """
     p = Path(path)
-    df = read_text_csv(p, (), missing_file="evaluation file {p} does not exist")
-    if "label" not in df.columns and "sentiment" in df.columns:
-        df = df.rename(columns={"sentiment": "label"})
-    missing = {"text", "label"} - set(df.columns)
-    if missing:
-        raise InputError(f"{p.name} lacks column(s) {', '.join(sorted(missing))}; sentiment files need text,label")
+    df = sentiment_columns(read_text_csv(p, (), missing_file="evaluation file {p} does not exist"), p)
     df["label"] = norm_label(df["label"])
     bad = set(df["label"]) - set(LABELS)
     if bad:
@@ -101,7 +96,10 @@ def run_eval(task: str, model: str, data: str | Path) -> dict:
     from voc.taxonomy.stage import load_mapper
 
     tax = load_taxonomy(task)
+    from voc.taxonomy.evaluate import check_label_keys
+
     gold = load_gold(data, (tax.name,))
+    check_label_keys(gold, tax, source=data)
     mapper = load_mapper(task, model)
     spec = clause_scorer_spec(model)
     scorer = None if spec == "lexicon" else load_sentiment_model(spec)

@@ -42,3 +42,34 @@ def save_model_folder(folder: str | Path, model, meta: dict, config: dict, metri
     (folder / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
     (folder / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     return folder
+
+
+def check_out_folder(folder: str | Path, overwrite: bool = False) -> None:
+    """Refuse to train into a folder that already holds a model, before any training time is spent.
+
+    Parameters
+    ----------
+    folder : the model folder ``voc train --out`` will write.
+    overwrite : replace what is there (``--overwrite``).
+
+    Raises
+    ------
+    ConfigError
+        Without ``overwrite``: the folder holds a model (``meta.json``), or it is a folder of voc's own
+        ``models/`` directory (a shipped model, the label files) or that directory itself, or a file.
+    """
+    from voc.classify.registry import project_root
+    from voc.errors import ConfigError
+
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder; give a new folder for the model")
+    if overwrite:
+        return
+    shipped = (project_root() / "models").resolve()
+    target = out.resolve()
+    if target == shipped or (target.parent == shipped and target.exists()):
+        raise ConfigError(f"--out {out} is voc's own models/{'' if target == shipped else target.name} folder; "
+                          "give a new folder (e.g. models/my-model), or add --overwrite to replace it")
+    if (out / "meta.json").is_file():
+        raise ConfigError(f"--out {out} already holds a model; give a new folder, or add --overwrite to replace it")

@@ -50,6 +50,32 @@ def drop_neutral_overlap(train: pd.DataFrame, cat: pd.DataFrame | None) -> tuple
     return train[~overlap].reset_index(drop=True), int(overlap.sum())
 
 
+def check_training_labels(train: pd.DataFrame, data: list[Path]) -> None:
+    """Refuse training rows a sentiment model cannot learn from, with one sentence saying what to add.
+
+    Parameters
+    ----------
+    train : the training rows (``text``, ``label``) after any 3-class comments were removed.
+    data : the training files, named in the error.
+
+    Raises
+    ------
+    InputError
+        No labelled rows, or not both positive and negative examples (neutral alone cannot train the polar
+        model).
+    """
+    files = ", ".join(str(p) for p in data)
+    if len(train) == 0:
+        raise InputError(f"the training data ({files}) has no labelled rows; give a CSV with text,label rows "
+                         "(positive, negative and optionally neutral)")
+    counts = train["label"].value_counts()
+    missing = [lab for lab in ("positive", "negative") if not counts.get(lab, 0)]
+    if missing:
+        have = ", ".join(f"{k} {v}" for k, v in counts.sort_index().items())
+        raise InputError(f"the training data ({files}) has no {' or '.join(missing)} examples (it has {have}); "
+                         "sentiment training needs both positive and negative labels")
+
+
 def neutral_heldout_metrics(model, cat: pd.DataFrame, tune) -> dict:
     """3-class metrics on the held-out halves: all files together, and per file when there are several."""
     held = cat.loc[~tune, ["text", "sentiment", "source_file"]].rename(columns={"sentiment": "label"})
@@ -132,6 +158,7 @@ def train_sentiment(data: list[Path], dev: list[Path] | None = None, neutral: Pa
     cat = load_neutral_files(neutral)
     # The 3-class files tune and measure neutral: none of their comments may be trained on.
     train, excluded = drop_neutral_overlap(train, cat)
+    check_training_labels(train, data)
     params = dict(params or {})
     t0 = time.perf_counter()
     weights = train["source_file"].map(data_weights).fillna(1.0).to_numpy() if data_weights else None
@@ -217,12 +244,27 @@ def _blend_text(config: dict) -> str:
             "(English,\nlogin一直fail) get lexicon weight 0.7, with the lexicon's English entries.")
 
 
+SHARED_TRAIN = ("hotel_sentiment_train.csv", "shopping_sentiment_train.csv")
+
+
 def _shared_text(config: dict) -> str:
     """The card's note on the shared corpora, when the model was trained on them."""
-    if not any(Path(d).name in ("hotel_sentiment_train.csv", "shopping_sentiment_train.csv") for d in config["data"]):
+    if not any(Path(d).name in SHARED_TRAIN for d in config["data"]):
         return ""
     return ("\n`../shared/data` holds public Chinese review corpora (hotels and ten e-commerce categories; not in "
             "the repo).")
+
+
+def _domain_limit(config: dict) -> str:
+    """The card's first limit: which text the model was trained on (the shared corpora only when they were)."""
+    shared = _shared_text(config)
+    if shared and _extra_text(config):
+        return ("Real training text is hotel and shopping reviews only; other domains are covered only by the "
+                "comments we wrote.")
+    if shared and all(Path(d).name in SHARED_TRAIN for d in config["data"]):
+        return "Trained on hotel and shopping reviews only: other domains (telecom, banking, food delivery) are unseen."
+    return (f"Trained on {', '.join(f'`{Path(d).name}`' for d in config['data'])} only; text unlike it has not "
+            "been measured (score some with `voc eval`).")
 
 
 def _labels_text(metrics: dict) -> str:
@@ -290,7 +332,7 @@ Neutral: {neu_txt}
 Training took {metrics['train_seconds']} s on 2 CPU cores.
 
 ## Limits
-- {"Real training text is hotel and shopping reviews only; other domains are covered only by the comments we wrote." if _extra_text(config) else "Trained on hotel and shopping reviews only: other domains (telecom, banking, food delivery) are unseen."}
+- {_domain_limit(config)}
 - Sarcasm and comparisons (比上次好多了) are hard for bag-of-n-gram models.
 
 ## Reproduce

@@ -147,7 +147,9 @@ def train(
     backend: str = typer.Option("tfidf", "--backend", "-b", help="tfidf or transformer."),
     base_model: Optional[str] = typer.Option(None, "--base-model",
                                              help="Transformer: local checkpoint folder to fine-tune."),
-    dev: Optional[list[Path]] = typer.Option(None, "--dev", help="Evaluation CSV (repeatable)."),
+    dev: Optional[list[Path]] = typer.Option(
+        None, "--dev", help="Evaluation CSV (repeatable): text,label for sentiment, GUIDELINES format for "
+        "categories."),
     neutral_data: Optional[list[Path]] = typer.Option(
         None, "--neutral-data", help="Sentiment: GUIDELINES-format file with 3-class labels (repeatable); "
         "half of each tunes neutral, the other half measures it."),
@@ -156,12 +158,18 @@ def train(
         "(repeatable), e.g. my_domain.csv=3."),
     unlabelled: Optional[list[Path]] = typer.Option(None, "--unlabelled",
                                                     help="Categories: texts for weak labels (repeatable)."),
+    text_column: Optional[str] = typer.Option(
+        None, "--text-column", help="Column of the --unlabelled files with the comments (default: text), "
+        "e.g. 评论内容."),
     out: Path = typer.Option(..., "--out", "-o", help="Model folder to write, e.g. models/my-sentiment."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the model already in --out."),
     seed: int = typer.Option(0, help="Random seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as exactly one JSON object."),
     params: Optional[list[str]] = typer.Argument(None, help="Hyper-parameters: name=value ..."),
 ):
     """Train a model on labelled comments and write it as a model folder with metrics and a model card."""
     from voc.classify.evaluate import is_taxonomy_file
+    from voc.classify.modelio import check_out_folder
     from voc.config import parse_override
     from voc.errors import ConfigError
 
@@ -174,13 +182,19 @@ def train(
     command = "voc " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("voc") else ""
     if data_weight and (backend != "tfidf" or task != "sentiment"):
         raise ConfigError("--data-weight works with --task sentiment --backend tfidf only; drop it here")
+    if task == "sentiment" and unlabelled:
+        raise ConfigError("--unlabelled gives category models texts for weak labels; drop it with --task sentiment")
+    if text_column is not None and not unlabelled:
+        raise ConfigError("--text-column names the comment column of the --unlabelled files; give them too, "
+                          "or drop it")
+    check_out_folder(out, overwrite)
     if backend == "transformer":
         from voc.transformer.train import train_transformer
 
         _, metrics = train_transformer(task, list(data), list(dev or []), list(neutral_data or []),
-                                       list(unlabelled or []), out, seed, hp, command, base_model)
-        out_console.print_json(json.dumps(metrics, ensure_ascii=False, default=str))
-        console.print(f"model written to {out}")
+                                       list(unlabelled or []), out, seed, hp, command, base_model,
+                                       text_column=text_column)
+        _print_train_result(task, metrics, out, as_json)
         return
     with console.status(f"training {task} ({backend})"):
         if task == "sentiment":
@@ -199,12 +213,62 @@ def train(
             # clauses are scored as the pipeline will score them: by its default sentiment model
             hp.setdefault("sentiment_model", auto_model("sentiment"))
             _, metrics = train_category_model(task, gold_path=data[0], unlabelled_paths=list(unlabelled or []),
-                                              out_dir=out, seed=seed, **{**own, **hp})
+                                              out_dir=out, seed=seed, dev_paths=list(dev or []),
+                                              text_column=text_column, command=command, **{**own, **hp})
         else:
             raise ConfigError(f"unknown task {task!r}; use sentiment, rater, touchpoint or the path of a taxonomy "
                               f"YAML file")
-    out_console.print_json(json.dumps(metrics, ensure_ascii=False, default=str))
-    console.print(f"model written to {out}")
+    _print_train_result(task, metrics, out, as_json)
+
+
+def _print_train_result(task: str, metrics: dict, out: Path, as_json: bool) -> None:
+    """``voc train``'s output: the metrics as one JSON object (``--json``), else a few lines for a person."""
+    if as_json:
+        sys.stdout.write(json.dumps(metrics, ensure_ascii=False, default=str) + "\n")
+        return
+    for line in train_summary(task, metrics):
+        out_console.print(line, highlight=False)
+    console.print(f"model written to {out} (all figures in {out / 'metrics.json'}, described in "
+                  f"{out / 'MODEL_CARD.md'})")
+
+
+def train_summary(task: str, metrics: dict) -> list[str]:
+    """Short lines on what ``voc train`` measured: rows trained on and the headline scores per evaluation.
+
+    Parameters
+    ----------
+    task : ``sentiment`` or a taxonomy (name or YAML file).
+    metrics : what the trainer returned (and wrote to ``metrics.json``).
+    """
+    def f(v) -> str:
+        return "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    lines = []
+    if task == "sentiment":
+        labels = ", ".join(f"{k} {v}" for k, v in (metrics.get("train_labels") or {}).items())
+        lines.append(f"trained on {metrics.get('train_rows', 0):,} rows" + (f" ({labels})" if labels else "")
+                     + f" in {metrics.get('train_seconds', 0)} s")
+        evals = [(f"dev {name}", m) for name, m in (metrics.get("dev") or {}).items()]
+        if metrics.get("neutral_3class_heldout"):
+            evals.append(("3-class held-out half of --neutral-data", metrics["neutral_3class_heldout"]))
+        for name, m in evals:
+            lines.append(f"{name}: n {m['n']} · accuracy {f(m['accuracy'])} · macro-F1 {f(m['macro_f1'])}")
+        if not evals:
+            lines.append("no evaluation data given (--dev, --neutral-data)")
+        return lines
+    d = metrics.get("data") or {}
+    n_train = d.get("gold_train", d.get("gold_fit"))
+    lines.append(f"taxonomy {metrics.get('taxonomy')}: {n_train} gold comments trained on, "
+                 f"{d.get('unlabelled', d.get('weak', 0)):,} unlabelled; {metrics.get('train_seconds')} s")
+    keys = (("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("polarity_accuracy", "polarity accuracy"))
+    evals = [(metrics.get("evaluated_on", "held out"), metrics)]
+    evals += [(f"dev {name}", r) for name, r in (metrics.get("dev") or {}).items()]
+    for where, res in evals:
+        lines.append(f"{where}:")
+        for who in ("rules", "model"):
+            r = res[who]
+            lines.append(f"  {who:<5}  " + " · ".join(f"{label} {f(r[k])}" for k, label in keys))
+    return lines
 
 
 def _data_weights(items: list[str] | None) -> dict[str, float]:

@@ -101,3 +101,36 @@ def sniff_file_encoding(path: Path, configured: str = "auto") -> str:
         return normalize_encoding(configured)
     with open(path, "rb") as f:
         return detect_encoding(f.read(SAMPLE_BYTES))
+
+
+def read_csv_detected(path: str | Path, what: str = "data file", nrows: int | None = None):
+    """A whole CSV read as strings in its detected encoding (UTF-8, UTF-8 with BOM or GBK/GB18030).
+
+    Parameters
+    ----------
+    path : the CSV file; it must exist (callers word their own "does not exist" error).
+    what : how the error names the file, e.g. ``"labelled file"``.
+    nrows : read only this many data rows (0: the header only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every cell as text (empty cells, "NA" and "null" stay strings), column names stripped.
+
+    Raises
+    ------
+    InputError
+        The file is empty, not CSV, or not valid in its detected encoding.
+    """
+    import pandas as pd
+
+    p = Path(path)
+    enc = sniff_file_encoding(p)
+    try:
+        # keep_default_na=False: a review that reads "NA" or "null" stays text.
+        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding=enc, nrows=nrows)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise InputError(f"{what} {p} is not a readable CSV ({enc}): {str(e).splitlines()[0]}; "
+                         "save it as CSV in UTF-8 or GBK") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df

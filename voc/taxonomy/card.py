@@ -64,6 +64,10 @@ def reproduce_command(config: dict, out_dir: Path) -> str:
     default_unl = [_rel(p) for p in sorted(data_dir().glob(UNLABELLED_GLOB))] if data_dir().is_dir() else []
     if config.get("unlabelled_paths") is not None and list(config["unlabelled_paths"]) != default_unl:
         cmd += " --unlabelled" + "".join(f" {p}" for p in config["unlabelled_paths"])
+    if config.get("text_column"):
+        cmd += f" --text-column {config['text_column']}"
+    if config.get("dev_paths"):
+        cmd += " --dev" + "".join(f" {p}" for p in config["dev_paths"])
     extra = {k: v for k, v in (config.get("extra_params") or {}).items()}
     if extra:
         cmd += " " + " ".join(f"--param {k}={v}" for k, v in extra.items())
@@ -110,7 +114,7 @@ def save_model_folder(model: CategoryModel, metrics: dict, config: dict, out_dir
             "python": platform.python_version(), "skops_types": skops_types(out / "model.skops")}
     (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     cfg = dict(config)
-    cfg["command"] = reproduce_command(config, out)
+    cfg["command"] = config.get("train_command") or reproduce_command(config, out)
     (out / "config.yaml").write_text(yaml.safe_dump(_plain(cfg), allow_unicode=True, sort_keys=False), encoding="utf-8")
     identical = None
     if check is not None:
@@ -167,6 +171,20 @@ def _weights_note(metrics: dict) -> str:
     return ("; mean domain weight " + ", ".join(parts)) if parts else ""
 
 
+def _extra_gold_note(d: dict) -> str:
+    """The card's note on the committed extra gold files that were used (what each kind holds)."""
+    names = [Path(p).name for p in d.get("extra_gold", [])]
+    note = ""
+    if any(n.startswith("extra_gold") for n in names):
+        note += (" A label file without a `text` column holds shared hotel and shopping comments as the row id and "
+                 "a hash of the text (the text is read from the data folder at training time);")
+    if any(n.startswith("ood_train") for n in names):
+        note += (" `ood_train*.csv` hold comments we wrote ourselves in 12 other domains (food delivery, telecom, "
+                 "banking, ride hailing, apps, travel, ...), which also give the cross-domain gate a third domain "
+                 "and the domain model its other-domain examples.")
+    return note.rstrip(";") + ("." if note.endswith(";") else "")
+
+
 def model_card(model: CategoryModel, metrics: dict, config: dict) -> str:
     """The model card (Markdown)."""
     tax = model.taxonomy_
@@ -177,27 +195,27 @@ def model_card(model: CategoryModel, metrics: dict, config: dict) -> str:
     n_model = sum(1 for k in tax.keys if rep.get(k, {}).get("decision") == "model")
     mixed = [k for k in tax.keys if rep.get(k, {}).get("decision") == "mixed"]
     dom = metrics.get("fit_report", {}).get("domain")
+    name = Path(config.get("out") or f"{tax.name}-tfidf").name
+    shared_gold = Path(d["gold"]).name == GOLD_NAME  # voc's own gold: hotel and shopping reviews
     lines = [
-        f"# {tax.name}-tfidf: trained {tax.title or tax.name} category mapper",
+        f"# {name}: trained {tax.title or tax.name} category mapper",
         "",
         f"Maps Chinese customer comments to the {len(tax.keys)} categories of the `{tax.name}` taxonomy "
         f"({', '.join(tax.keys)}), each with its own polarity, for voc's pipeline "
-        f"(`taxonomies: [{{name: {tax.name}, mapper: {Path(config.get('out', '')).name or tax.name + '-tfidf'}}}]`).",
+        f"(`taxonomies: [{{name: {tax.name}, mapper: {name}}}]`).",
         "It is a drop-in replacement for the lexicon rules (`mapper: rules`): same inputs (clauses and "
         "their sentiment scores), same output (mentions with polarity, evidence and clause).",
         "",
         "## Data",
         "",
-        f"- Gold: `{Path(d['gold']).name}` (GUIDELINES format, hotel and shopping reviews). A fixed "
+        f"- Gold: `{Path(d['gold']).name}` (GUIDELINES format{', hotel and shopping reviews' if shared_gold else ''}). "
+        "A fixed "
         f"SHA-1-of-id split keeps {d['gold_held_out']} comments ({config['eval_frac']:.0%}) for evaluation "
         f"only; {d['gold_train'] - d.get('extra_gold_train', 0)} train the combiner, the gold text model and the "
         "polarity model"
         + (f", together with {d['extra_gold_train']} further comments labelled to GUIDELINES "
-           f"({', '.join(f'`{p}`' for p in d.get('extra_gold', []))}). A label file without a `text` column "
-           "holds shared hotel and shopping comments as the row id and a hash of the text (the text is read from "
-           "the data folder at training time); `ood_train*.csv` hold comments we wrote ourselves in 12 other "
-           "domains (food delivery, telecom, banking, ride hailing, apps, travel, ...), which also give the "
-           "cross-domain gate a third domain and the domain model its other-domain examples." if d.get("extra_gold_train") else "."),
+           f"({', '.join(f'`{p}`' for p in d.get('extra_gold', []))})." + _extra_gold_note(d) if d.get("extra_gold_train")
+           else "."),
         f"- Unlabelled: {d['unlabelled']:,} comments from "
         f"{', '.join(f'`{Path(p).name}`' for p in d['unlabelled_files']) or 'none'} (text only; their "
         "sentiment labels are not read; the gold comments are removed), labelled by the lexicon rules.",
@@ -259,6 +277,11 @@ def model_card(model: CategoryModel, metrics: dict, config: dict) -> str:
         res = metrics.get(key)
         if res:
             lines += ["", text.format(file=res["file"], n=res["model"]["n"]), "", *_score_table(res["rules"], res["model"])]
+    for fname, res in (metrics.get("dev") or {}).items():
+        seen = res.get("overlap_with_training", 0)
+        lines += ["", f"Dev file `{fname}` ({res['model']['n']} comments, given with `--dev`"
+                  + (f"; {seen} of them were also trained on, so these scores are optimistic" if seen else
+                     "; none of them trained on") + "):", "", *_score_table(res["rules"], res["model"])]
     tp = metrics.get("throughput", {})
     lines += [
         "",
@@ -270,9 +293,12 @@ def model_card(model: CategoryModel, metrics: dict, config: dict) -> str:
         "",
         "- The held-out part is small (per-category support above), so differences of a few points are "
         "within noise; rare categories weigh heavily in macro-F1.",
-        "- The lexicons were tuned while looking at the gold training part, the extra gold and the check file "
-        "(never at the held-out part's errors), so the rules' scores on those are optimistic.",
-        ("- Real gold comes from hotel and shopping reviews only; other domains are covered by comments we "
+        ("- The lexicons were tuned while looking at the gold training part, the extra gold and the check file "
+         "(never at the held-out part's errors), so the rules' scores on those are optimistic." if shared_gold else
+         f"- The gold comments all come from `{Path(d['gold']).name}`"
+         + (f" (and the extra gold above)" if d.get("extra_gold_train") else "")
+         + "; text unlike them has not been measured (score some with `voc eval`)."),
+        *([] if not shared_gold else [("- Real gold comes from hotel and shopping reviews only; other domains are covered by comments we "
          "wrote (`ood_train*.csv`). The domain model learns hotel and shopping from real reviews and other "
          "domains from our written comments, so part of what it separates may be writing style"
          + _weights_note(metrics)
@@ -283,7 +309,7 @@ def model_card(model: CategoryModel, metrics: dict, config: dict) -> str:
          "wrote (`ood_train*.csv`). Learned detectors are kept only where they also beat the rules when trained "
          "on the other domains and tested on each one; detection elsewhere is the rules', whose lexicons cover "
          "general service vocabulary (delivery, telecom, banking, ride hailing). The polarity model carries "
-         "across domains."),
+         "across domains.")]),
         f"- Clause sentiment comes from `{config.get('sentiment_model') or 'lexicon'}` (the pipeline's sentiment "
         "model should be the same; `voc eval` uses it); a different sentiment model changes the polarity inputs "
         "(retrain with it).",

@@ -56,20 +56,19 @@ def parse_labels(s) -> dict[str, str]:
 
 
 def load_gold(path: str | Path, taxonomies: tuple[str, ...] | list[str] | None = None) -> pd.DataFrame:
-    """Read a GUIDELINES-format CSV (UTF-8, BOM allowed); every column as text, empty cells as ``''``.
+    """Read a GUIDELINES-format CSV (UTF-8, UTF-8 with BOM or GBK/GB18030, detected as for every input
+    file); every column as text, empty cells as ``''``.
 
     ``taxonomies`` names label columns that must be present (e.g. ``('rater',)``); by default at least
     one of ``rater``/``touchpoint`` must be.
     """
+    from voc.io.encoding import read_csv_detected
+
     p = Path(path)
     if not p.is_file():
         raise InputError(f"labelled file {p} does not exist; give the path of a CSV with columns "
                          "id,text,sentiment,rater,touchpoint")
-    try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise InputError(f"labelled file {p} is not a readable UTF-8 CSV: {str(e).splitlines()[0]}") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    df = read_csv_detected(p, "labelled file")
     need = list(REQUIRED_COLUMNS) + list(taxonomies or [])
     missing = [c for c in need if c not in df.columns]
     if not taxonomies and not ({"rater", "touchpoint"} & set(df.columns)):
@@ -78,6 +77,37 @@ def load_gold(path: str | Path, taxonomies: tuple[str, ...] | list[str] | None =
         raise InputError(f"labelled file {p} lacks column(s) {', '.join(missing)}; "
                          f"it has {', '.join(df.columns)} (see GUIDELINES.md for the format)")
     return df
+
+
+def check_label_keys(gold_df: pd.DataFrame, taxonomy, column: str | None = None,
+                     source: str | Path | None = None) -> list[dict[str, str]]:
+    """The parsed labels of a taxonomy's column, checked against the taxonomy's categories.
+
+    Parameters
+    ----------
+    gold_df : GUIDELINES-format labels (see :func:`load_gold`).
+    taxonomy : a :class:`Taxonomy`, a bundled name or a YAML path.
+    column : the label column (default: the taxonomy's name).
+    source : the file the labels came from, named in the error.
+
+    Returns
+    -------
+    One ``{category: polarity}`` dict per row.
+
+    Raises
+    ------
+    InputError
+        A label names a category the taxonomy lacks, or a polarity that is not negative/neutral/positive.
+    """
+    tax: Taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
+    col = column or tax.name
+    gold = [parse_labels(s) for s in gold_df[col].tolist()]
+    unknown = sorted({k for g in gold for k in g} - set(tax.keys))
+    if unknown:
+        where = f"{source}: " if source is not None else ""
+        raise InputError(f"{where}column {col!r} uses categories {unknown} that taxonomy {tax.name!r} does not "
+                         f"define; fix the labels or use a taxonomy with these categories")
+    return gold
 
 
 @dataclass
@@ -202,10 +232,7 @@ def evaluate_mapper(mapper, gold_df: pd.DataFrame, taxonomy, sentiment_model=Non
         if c not in gold_df.columns:
             raise InputError(f"labelled data lacks column {c!r}; it has {', '.join(map(str, gold_df.columns))}")
     keys = tax.keys
-    gold = [parse_labels(s) for s in gold_df[col].tolist()]
-    unknown = sorted({k for g in gold for k in g} - set(keys))
-    if unknown:
-        raise InputError(f"column {col!r} uses categories {unknown} that taxonomy {tax.name!r} does not define")
+    gold = check_label_keys(gold_df, tax, col)
     prep = prepared or prepare(gold_df["text"].tolist(), sentiment_model)
     if len(prep.clauses) != len(gold_df):
         raise InputError("prepared comments do not match the labelled rows")

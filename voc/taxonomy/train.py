@@ -26,9 +26,9 @@ import yaml
 from voc.errors import InputError
 from voc.taxonomy.card import (GOLD_NAME, LABELS_DIR, UNLABELLED_GLOB, _rel, data_dir, default_extra_gold,
                                save_model_folder)
-from voc.taxonomy.evaluate import evaluate_mapper, load_gold, prepare
+from voc.taxonomy.evaluate import check_label_keys, evaluate_mapper, load_gold, prepare
 from voc.taxonomy.learned import CategoryModel
-from voc.taxonomy.model import load_taxonomy
+from voc.taxonomy.model import Taxonomy, load_taxonomy
 from voc.taxonomy.rules import RuleMapper
 
 THROUGHPUT_DOCS = 20_000
@@ -67,23 +67,26 @@ def gold_groups(df: pd.DataFrame, min_rows: int = 20, max_groups: int = 10) -> l
 
 
 def load_unlabelled(paths: list[Path], exclude_ids=(), exclude_texts=(), limit: int | None = None,
-                    seed: int = 0) -> list[str]:
-    """Texts of unlabelled CSVs (``text`` column only), without excluded ids/texts, deduplicated."""
-    frames = []
-    for p in paths:
-        p = Path(p)
-        if not p.is_file():
-            raise InputError(f"unlabelled file {p} does not exist")
-        head = pd.read_csv(p, nrows=0, encoding="utf-8-sig").columns
-        if "text" not in head:
-            raise InputError(f"unlabelled file {p} has no 'text' column; it has {', '.join(map(str, head))}")
-        cols = [c for c in ("id", "text") if c in head]
-        frames.append(pd.read_csv(p, usecols=cols, dtype=str, keep_default_na=False, encoding="utf-8-sig"))
+                    seed: int = 0, text_column: str | None = None) -> list[str]:
+    """Texts of unlabelled CSVs, without excluded ids/texts, deduplicated.
+
+    Parameters
+    ----------
+    paths : CSV files (UTF-8, UTF-8 with BOM or GBK/GB18030) with a ``text`` column; other columns, labels
+        included, are ignored.
+    exclude_ids, exclude_texts : comments to leave out (the gold ones), by ``id`` column or by text.
+    limit : keep a seeded sample of at most this many texts (None: all).
+    seed : seed of that sample.
+    text_column : the column holding the comments instead of ``text`` (``voc train --text-column``), as in
+        :func:`voc.classify.active.read_texts`.
+    """
+    from voc.classify.active import read_texts
+
+    frames = [read_texts(p, text_column, what="unlabelled file") for p in paths]
     if not frames:
         return []
     df = pd.concat(frames, ignore_index=True)
-    if "id" in df:
-        df = df[~df["id"].isin(set(exclude_ids))]
+    df = df[~df["id"].isin(set(map(str, exclude_ids)))]
     df = df[df["text"].str.strip().ne("") & ~df["text"].isin(set(exclude_texts))]
     df = df.drop_duplicates("text")
     if limit and len(df) > limit:
@@ -129,6 +132,34 @@ def _score_file(path: Path | None, tax, mappers: dict, sentiment_model) -> dict 
     return out
 
 
+def load_dev_files(paths: list[str | Path], tax) -> list[tuple[Path, pd.DataFrame]]:
+    """The dev files (GUIDELINES format) read and their labels checked against ``tax``, before any training."""
+    out = []
+    for p in paths:
+        df = load_gold(p, (tax.name,))
+        check_label_keys(df, tax, source=p)
+        if len(df) == 0:
+            raise InputError(f"dev file {p} has no rows; give a GUIDELINES-format file with labelled comments")
+        out.append((Path(p), df))
+    return out
+
+
+def score_dev_files(dev: list[tuple[Path, pd.DataFrame]], tax, mappers: dict, sentiment_model,
+                    train: pd.DataFrame) -> dict:
+    """Each mapper scored on each dev file (as :func:`_score_file`), by file name, with how many of its
+    comments (same id or text) were also trained on: those make the file's scores optimistic."""
+    out = {}
+    for path, df in dev:
+        prep = prepare(df["text"].tolist(), sentiment_model)
+        res = {"file": _rel(path), **{k: evaluate_mapper(m, df, tax, prepared=prep) for k, m in mappers.items()}}
+        if "model" in mappers:
+            res["domain_weight"] = domain_weight_summary(mappers["model"], prep.clauses)
+        seen = df["id"].isin(set(train["id"])) | df["text"].isin(set(train["text"]))
+        res["overlap_with_training"] = int(seen.sum())
+        out[path.name] = res
+    return out
+
+
 def domain_weight_summary(model: CategoryModel, clauses: list[list[str]]) -> dict | None:
     """Mean domain weight of prepared comments and share above 0.5 (where the combiner decides), or None."""
     if getattr(model, "dom_coef_", None) is None or len(clauses) == 0:
@@ -142,7 +173,9 @@ def _load_extra(path: Path, folder: Path, tax_name: str) -> pd.DataFrame:
     without text joined to the texts of ``folder`` (:func:`voc.taxonomy.labels.load_extra_gold`)."""
     from voc.taxonomy.labels import domain_of, load_extra_gold
 
-    header = [str(c).strip() for c in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns]
+    from voc.io.encoding import read_csv_detected
+
+    header = read_csv_detected(path, "extra gold file", nrows=0).columns
     if "text" not in header:
         return load_extra_gold(path, folder)
     df = load_gold(path, (tax_name,))
@@ -151,16 +184,22 @@ def _load_extra(path: Path, folder: Path, tax_name: str) -> pd.DataFrame:
     return df
 
 
-def load_training_gold(tax_name: str, gold_path: Path, extra_gold: list[Path], eval_frac: float,
+def load_training_gold(taxonomy, gold_path: Path, extra_gold: list[Path], eval_frac: float,
                        log=lambda *a, **k: None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """``(train, held_out, n_extra)``: the gold file split by hash of id, with the extra gold (joined to the
     data folder's texts, or with their own text) added to the training part; extra rows whose id or text is
-    in the gold are dropped."""
+    in the gold are dropped. ``taxonomy`` (a :class:`~voc.taxonomy.model.Taxonomy`, a bundled name or a YAML
+    path) names the label column; labels naming categories it lacks raise :class:`InputError`."""
+    tax = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
+    tax_name = tax.name
     gold = load_gold(gold_path, (tax_name,))
+    check_label_keys(gold, tax, source=gold_path)
     train, held = split_gold(gold, eval_frac)
     if len(train) == 0 or len(held) == 0:
         raise InputError(f"the gold file {gold_path} is too small to split ({len(gold)} rows)")
     extras = [_load_extra(p, gold_path.parent, tax_name) for p in extra_gold]
+    for p, df in zip(extra_gold, extras):
+        check_label_keys(df, tax, source=p)
     extra = pd.concat(extras, ignore_index=True) if extras else pd.DataFrame(columns=["id", "text", tax_name])
     extra = extra[~extra["id"].isin(set(gold["id"])) & ~extra["text"].isin(set(gold["text"]))]
     extra = extra.drop_duplicates("id")
@@ -176,7 +215,8 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
                          sentiment_model=None, group_gate: bool = True, extra_gold: list[str | Path] | None = None,
                          check_path: str | Path | None = "default", blind_path: str | Path | None = "default",
                          other_domain: list[str | Path] | str | None = "default", gold_weight: float = 1.0,
-                         verbose: bool = False, **params):
+                         dev_paths: list[str | Path] | None = None, text_column: str | None = None,
+                         command: str = "", verbose: bool = False, **params):
     """Train a :class:`CategoryModel` for ``taxonomy`` and evaluate it against the rules on held-out gold.
 
     Parameters
@@ -204,11 +244,16 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
         :func:`~voc.taxonomy.card.default_other_domain`).
     gold_weight : weight of the gold file's training comments, relative to the extra gold, in the gold text
         model and the combiner (the held-out evaluation follows the gold file's labelling conventions).
+    dev_paths : GUIDELINES-format files on which the rules and the trained model are also scored
+        (``voc train --dev``), each in ``metrics['dev'][file name]`` and the model card; checked before training.
+    text_column : the comment column of the unlabelled files (default ``text``), see :func:`load_unlabelled`.
+    command : the command line that trained the model, for the card (default: the equivalent
+        ``python -m voc.taxonomy.train`` command).
     params : passed to :class:`CategoryModel`.
 
     Returns ``(model, metrics)``; ``metrics['rules']`` and ``metrics['model']`` are
     :func:`~voc.taxonomy.evaluate.evaluate_mapper` results on the held-out part, ``metrics['check']`` and
-    ``metrics['blind']`` the same on the check and blind check files.
+    ``metrics['blind']`` the same on the check and blind check files, ``metrics['dev']`` on each dev file.
     """
     t_start = time.perf_counter()
     log = print if verbose else (lambda *a, **k: None)
@@ -220,10 +265,11 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
     extra_gold = default_extra_gold() if extra_gold is None else [Path(p) for p in extra_gold]
     check_path = default_check_file() if check_path == "default" else (Path(check_path) if check_path else None)
     blind_path = default_blind_file() if blind_path == "default" else (Path(blind_path) if blind_path else None)
-    train, held, n_extra = load_training_gold(tax.name, gold_path, extra_gold, eval_frac, log)
+    train, held, n_extra = load_training_gold(tax, gold_path, extra_gold, eval_frac, log)
     gold_all = pd.concat([train, held], ignore_index=True)
+    dev = load_dev_files(dev_paths or [], tax)
     weak = load_unlabelled(unlabelled_paths, exclude_ids=gold_all["id"], exclude_texts=gold_all["text"],
-                           limit=max_unlabelled, seed=seed)
+                           limit=max_unlabelled, seed=seed, text_column=text_column)
     sentiment_spec = sentiment_model if isinstance(sentiment_model, str) else None
     if sentiment_model is None or isinstance(sentiment_model, str):
         from voc.classify.sentiment import load_sentiment_model
@@ -247,6 +293,7 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
     res_model = evaluate_mapper(model, held, tax, prepared=prep)
     check = _score_file(check_path, tax, {"rules": rules, "model": model}, sentiment_model)
     blind = _score_file(blind_path, tax, {"rules": rules, "model": model}, sentiment_model)
+    dev_scores = score_dev_files(dev, tax, {"rules": rules, "model": model}, sentiment_model, train)
     # throughput of mapping alone on a larger batch of real comments
     sample = (weak or held["text"].tolist())[:THROUGHPUT_DOCS]
     sp_ = prepare(sample, sentiment_model)
@@ -264,6 +311,7 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
         "model": res_model,
         "check": check,
         "blind": blind,
+        "dev": dev_scores,
         "domain_weight_held_out": domain_weight_summary(model, prep.clauses),
         "throughput": throughput,
         "train_seconds": round(train_s, 1),
@@ -278,7 +326,9 @@ def train_category_model(taxonomy: str = "rater", gold_path: str | Path | None =
                   "max_unlabelled": max_unlabelled, "sentiment_model": sentiment_spec or ("lexicon" if type(sentiment_model).__name__ == "LexiconSentiment"
                                                              else type(sentiment_model).__name__),
                   "group_gate": group_gate, "extra_gold": [_rel(p) for p in extra_gold],
-                  "other_domain": [_rel(p) for p in other_paths], "gold_weight": gold_weight, "out": _rel(out_dir),
+                  "other_domain": [_rel(p) for p in other_paths], "gold_weight": gold_weight,
+                  "dev_paths": [_rel(p) for p in dev_paths or []], "text_column": text_column,
+                  "train_command": command, "out": _rel(out_dir),
                   "extra_params": dict(params), "params": model.get_params()}
         metrics["roundtrip_identical"] = save_model_folder(model, metrics, config, out_dir, check=(held, prep))
     return model, metrics
@@ -312,7 +362,7 @@ def cross_validate(taxonomy: str = "rater", gold_path: str | Path | None = None,
     tax = load_taxonomy(taxonomy)
     gold_path = Path(gold_path) if gold_path else data_dir() / GOLD_NAME
     extra_gold = default_extra_gold() if extra_gold is None else [Path(p) for p in extra_gold]
-    train, held, _ = load_training_gold(tax.name, gold_path, extra_gold, eval_frac)
+    train, held, _ = load_training_gold(tax, gold_path, extra_gold, eval_frac)
     if unlabelled_paths is None:
         unlabelled_paths = sorted(data_dir().glob(UNLABELLED_GLOB)) if data_dir().is_dir() else []
     exclude = pd.concat([train, held], ignore_index=True)
@@ -347,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--taxonomy", default="rater", help="bundled taxonomy name or YAML path")
     ap.add_argument("--gold", default=None, help="GUIDELINES-format gold CSV")
     ap.add_argument("--unlabelled", nargs="*", default=None, help="unlabelled CSVs with a text column")
+    ap.add_argument("--text-column", default=None, help="comment column of the unlabelled files (default: text)")
+    ap.add_argument("--dev", nargs="*", default=None, help="GUIDELINES-format files to score rules and model on")
     ap.add_argument("--out", default=None, help="model folder to write")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-frac", type=float, default=0.4)
@@ -384,8 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     _, metrics = train_category_model(a.taxonomy, a.gold, a.unlabelled, a.out, seed=a.seed, eval_frac=a.eval_frac,
                                       max_unlabelled=a.max_unlabelled, sentiment_model=a.sentiment_model,
                                       group_gate=not a.no_group_gate, extra_gold=a.extra_gold,
-                                      other_domain=a.other_domain, gold_weight=a.gold_weight,
-                                      verbose=not a.quiet, **params)
+                                      other_domain=a.other_domain, gold_weight=a.gold_weight, dev_paths=a.dev,
+                                      text_column=a.text_column, verbose=not a.quiet, **params)
     summary = {k: {m: metrics[k][m] for m in ("micro_f1", "macro_f1", "polarity_accuracy", "strict_micro_f1")}
                for k in ("rules", "model")}
     print(json.dumps({"taxonomy": metrics["taxonomy"], **summary, "throughput": metrics["throughput"],

@@ -279,6 +279,9 @@ def import_e5_small(out: str | Path, trim_corpus: Sequence[str | Path] = (), min
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tok.save_pretrained(out)
+    from voc.transformer.model import match_umask
+
+    match_umask(out.glob("*.safetensors"))
     metrics["weights_bytes"] = (out / "model.safetensors").stat().st_size
     metrics["import_seconds"] = round(time.perf_counter() - t0, 1)
     _write_folder(out, e5, metrics, kept is not None, [Path(p).name for p in trim_corpus], min_count, command)

@@ -160,12 +160,27 @@ class _TransformerBase(BaseEstimator):
         with quiet_transformers():
             self.model_.save_pretrained(str(folder))
             self.tokenizer_.save_pretrained(str(folder))
+        match_umask(folder.glob("*.safetensors"))
         params = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.get_params().items()}
         return {"format": "hf", "backend": "transformer",
                 "estimator": f"{type(self).__module__}.{type(self).__name__}", "params": params,
                 "state": self._state(), "max_length": int(self.max_length), "long_text": self.long_text,
                 "quantize": bool(self.quantize), "base_model": getattr(self, "base_model_name_", None),
                 "labels": [str(c) for c in self.classes_]}
+
+
+def match_umask(paths) -> None:
+    """Give ``paths`` the mode any new file gets (0644 under the usual umask 022).
+
+    safetensors writes its weights with mode 0600 (a private temporary file renamed into place), so without
+    this a model folder's weights were readable by their owner only while its other files were not.
+    """
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in paths:
+        os.chmod(p, 0o666 & ~umask)
 
 
 ESTIMATORS = ("voc.transformer.model.TransformerClassifier", "voc.transformer.model.TransformerSentiment",

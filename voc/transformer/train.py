@@ -106,7 +106,7 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     """
     from voc.classify.datasets import hash_split, load_sentiment_csv
     from voc.classify.evaluate import evaluate_sentiment
-    from voc.classify.train import (_load_many, _summary, check_metrics, drop_neutral_overlap,
+    from voc.classify.train import (_load_many, _summary, check_metrics, check_training_labels, drop_neutral_overlap,
                                     load_neutral_files, neutral_heldout_metrics, neutral_names)
 
     base = check_checkpoint(base_model)
@@ -116,6 +116,7 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     train = _load_many(data)
     cat = load_neutral_files(neutral)
     train, excluded = drop_neutral_overlap(train, cat)
+    check_training_labels(train, data)
     if opts["max_per_file"]:
         n = int(opts["max_per_file"])
         train = (train.groupby("source_file", group_keys=False, sort=False)
@@ -129,6 +130,7 @@ def train_sentiment_transformer(data: list[Path], dev: list[Path] | None = None,
     est.fit(clean_texts(train["text"]), train["label"].tolist(),
             clean_texts(es["text"]) if len(es) else None, es["label"].tolist() if len(es) else None)
     metrics: dict = {"train_rows": int(len(train)), "excluded_overlap_with_neutral_file": excluded,
+                     "train_labels": {str(k): int(v) for k, v in train["label"].value_counts().sort_index().items()},
                      "early_stopping_rows": int(len(es)), "fit": est.fit_report_, "dev": {}}
     if cat is not None:
         tune = hash_split(cat["id"], 0.5, seed)
@@ -158,6 +160,38 @@ def _fmt(v, nd=4):
     return "–" if v is None else f"{v:.{nd}f}" if isinstance(v, float) else str(v)
 
 
+SHARED_SENTIMENT = ("hotel_sentiment_train.csv", "shopping_sentiment_train.csv")
+
+
+def _head_text(metrics: dict) -> str:
+    """The card's sentence on how the head decides neutral, from the labels it was trained on."""
+    if set(metrics.get("train_labels") or {"negative": 1, "positive": 1}) <= {"negative", "positive"}:
+        return ("Trained on binary labels, the polar log-odds are Platt-calibrated on the early-stopping\n"
+                "sample and neutral is decided from the confidence as in the TF-IDF model.")
+    return ("Trained on 3-class labels: the head's softmax gives negative, neutral and positive directly (no "
+            "calibration or\nneutral threshold).")
+
+
+def _labels_text(metrics: dict) -> str:
+    """``'' `` for models from before the label counts were recorded, else ``; labels negative 3, ...``."""
+    counts = metrics.get("train_labels")
+    return "; labels " + ", ".join(f"{k} {v:,}" for k, v in counts.items()) if counts else ""
+
+
+def _shared_text(config: dict) -> str:
+    """Where the training files come from, when they are the shared corpora."""
+    if all(Path(d).name in SHARED_SENTIMENT for d in config["data"]):
+        return ", from `../shared/data`\n(not in the repository)"
+    return ""
+
+
+def _domain_limit(config: dict) -> str:
+    if all(Path(d).name in SHARED_SENTIMENT for d in config["data"]):
+        return "Hotel and shopping reviews only; other domains are unseen."
+    return (f"Trained on {', '.join(f'`{Path(d).name}`' for d in config['data'])} only; text unlike it has not "
+            "been measured (score some with `voc eval`).")
+
+
 def sentiment_card(name: str, config: dict, metrics: dict) -> str:
     """Model card (Markdown) of a transformer sentiment model."""
     p = config["params"]
@@ -183,14 +217,12 @@ def sentiment_card(name: str, config: dict, metrics: dict) -> str:
 **Backend**: `voc.transformer.model.TransformerSentiment`, fine-tuned from the local checkpoint
 `{Path(config['base_model']).name}` (sequence-classification head, AdamW lr {p['lr']}, batch {p['batch_size']},
 {p['epochs']} epoch(s) planned, linear warm-up {p['warmup_ratio']}, max length {p['max_length']} tokens, seed
-{config['seed']}{layers}). Trained on binary labels, the polar log-odds are Platt-calibrated on the early-stopping
-sample and neutral is decided from the confidence as in the TF-IDF model.
+{config['seed']}{layers}). {_head_text(metrics)}
 **Long texts**: `{p['long_text']}`: {'clause windows of at most max length tokens (up to ' + str(p['max_windows']) + '), probabilities averaged weighted by tokens' if p['long_text'] == 'windows' else 'only the first max length tokens are read'}; training reads the first window.
 
 ## Data
-Training: {', '.join(f'`{Path(d).name}`' for d in config['data'])} ({metrics['train_rows']:,} rows after
-dropping {metrics['excluded_overlap_with_neutral_file']} comments of the 3-class files), from `../shared/data`
-(not in the repository). Early stopping and calibration: {metrics['early_stopping_rows']} rows sampled from
+Training: {', '.join(f'`{Path(d).name}`' for d in config['data'])} ({metrics['train_rows']:,} rows{_labels_text(metrics)} after
+dropping {metrics['excluded_overlap_with_neutral_file']} comments of the 3-class files){_shared_text(config)}. Early stopping and calibration: {metrics['early_stopping_rows']} rows sampled from
 the dev files (so the dev figures below are slightly optimistic).
 
 ## Metrics
@@ -209,7 +241,7 @@ Training: {fit['steps']} steps of {fit['planned_steps']} planned ({fit['stopped_
 Speeds above are `voc eval` speeds (cleaning and comment scores){' on the same CPU' if where == 'CPU' else '; int8 always runs on the CPU'}.
 
 ## Limits
-- Hotel and shopping reviews only; other domains are unseen.
+- {_domain_limit(config)}
 - The weights (`model.safetensors`) are not in the repository: retrain with the command below.
 
 ## Reproduce
@@ -224,24 +256,36 @@ Speeds above are `voc eval` speeds (cleaning and comment scores){' on the same C
 
 def train_category_transformer(task: str, gold_path: Path, unlabelled_paths: list[Path] | None = None,
                                out: Path | None = None, seed: int = 0, params: dict | None = None,
-                               command: str = "", base_model: str | None = None):
+                               command: str = "", base_model: str | None = None, dev: list[Path] | None = None,
+                               text_column: str | None = None, sentiment_model=None):
     """Fine-tune :class:`~voc.transformer.category.TransformerCategoryModel` for taxonomy ``task``.
 
     The gold file (GUIDELINES format) is split by a hash of the id as in :mod:`voc.taxonomy.train`
     (``eval_frac`` held out, 40 % by default, so figures compare with the TF-IDF mappers'). Of the rest,
     ``es_frac`` drives early stopping and the threshold, the others train with weight ``gold_weight``
     together with up to ``max_weak`` unlabelled comments labelled by the lexicon rules.
+
+    Parameters
+    ----------
+    dev : GUIDELINES-format files on which the rules and the model are also scored (``metrics['dev']``).
+    text_column : the comment column of the unlabelled files (default ``text``).
+    sentiment_model : the clause scorer for the weak labels, the gold and every evaluation: a fitted model or a
+        spec (``lexicon``, a model name or folder); None for the default pipeline's sentiment model, as
+        ``voc train --backend tfidf`` and ``voc eval`` use, so the rules baseline matches theirs.
     """
-    from voc.taxonomy.evaluate import evaluate_mapper, load_gold, map_all, prepare
+    from voc.classify.registry import auto_model
+    from voc.classify.sentiment import load_sentiment_model
+    from voc.taxonomy.evaluate import check_label_keys, evaluate_mapper, load_gold, map_all, prepare
     from voc.taxonomy.model import load_taxonomy
     from voc.taxonomy.rules import RuleMapper
-    from voc.taxonomy.train import load_unlabelled, split_gold
+    from voc.taxonomy.train import load_dev_files, load_unlabelled, score_dev_files, split_gold
     from voc.transformer.category import TransformerCategoryModel, comment_from_clauses
 
     base = check_checkpoint(base_model)
     hp, opts = split_params(TransformerCategoryModel, params, CATEGORY_OPTIONS)
     tax = load_taxonomy(task)
     gold = load_gold(gold_path, (tax.name,))
+    check_label_keys(gold, tax, source=gold_path)
     train_gold, held = split_gold(gold, float(opts["eval_frac"]))
     if len(train_gold) < 4 or len(held) == 0:
         raise InputError(f"the gold file {gold_path} is too small to split ({len(gold)} rows)")
@@ -249,37 +293,63 @@ def train_category_transformer(task: str, gold_path: Path, unlabelled_paths: lis
 
     es_mask = hash_split(train_gold["id"], float(opts["es_frac"]), seed + 1)
     es, fit_gold = train_gold[es_mask], train_gold[~es_mask]
+    dev_files = load_dev_files(dev or [], tax)
     weak_texts = load_unlabelled(unlabelled_paths or [], exclude_ids=gold["id"], exclude_texts=gold["text"],
-                                 limit=int(opts["max_weak"]) or None, seed=seed)
+                                 limit=int(opts["max_weak"]) or None, seed=seed, text_column=text_column)
+    spec = sentiment_model if isinstance(sentiment_model, str) else None
+    if sentiment_model is None or isinstance(sentiment_model, str):
+        spec = spec or auto_model("sentiment")
+        sentiment_model = load_sentiment_model(spec)
     rules = RuleMapper(task).fit()
     t0 = time.perf_counter()
-    pw = prepare(weak_texts)
+    pw = prepare(weak_texts, sentiment_model)
     weak_labels = [{m.category: m.polarity for m in ms} for ms in map_all(rules, pw.clauses, pw.scores)]
-    pg, pe = prepare(fit_gold["text"].tolist()), prepare(es["text"].tolist())
+    pg, pe = prepare(fit_gold["text"].tolist(), sentiment_model), prepare(es["text"].tolist(), sentiment_model)
     X = [comment_from_clauses(c) for c in pw.clauses + pg.clauses]
     y = weak_labels + fit_gold[tax.name].tolist()
     w = [1.0] * len(weak_labels) + [float(opts["gold_weight"])] * len(fit_gold)
     est = TransformerCategoryModel(taxonomy=task, base_model=str(base), random_state=seed, **hp)
     est.fit(X, y, [comment_from_clauses(c) for c in pe.clauses], es[tax.name].tolist(), sample_weight=w)
     train_s = time.perf_counter() - t0
-    prep = prepare(held["text"].tolist())
+    prep = prepare(held["text"].tolist(), sentiment_model)
     res_rules = evaluate_mapper(rules, held, tax, prepared=prep)
     res_model = evaluate_mapper(est, held, tax, prepared=prep)
+    dev_scores = score_dev_files(dev_files, tax, {"rules": rules, "model": est}, sentiment_model, train_gold)
     metrics = {"taxonomy": tax.name,
                "evaluated_on": f"held-out {len(held)} gold comments ({float(opts['eval_frac']):.0%} of "
                                f"{Path(gold_path).name}, hash-of-id split as voc.taxonomy.train)",
                "data": {"gold_fit": int(len(fit_gold)), "gold_early_stopping": int(len(es)),
                         "gold_held_out": int(len(held)), "weak": len(weak_texts)},
-               "rules": res_rules, "model": res_model, "fit": est.fit_report_,
+               "clause_sentiment": spec or type(sentiment_model).__name__,
+               "rules": res_rules, "model": res_model, "dev": dev_scores, "fit": est.fit_report_,
                "train_seconds": round(train_s, 1), "device": device_label(est.device_, est.num_threads)}
     if out is not None:
         config = {"task": task, "backend": "transformer", "base_model": str(base), "seed": seed,
                   "gold": str(gold_path), "unlabelled": [str(p) for p in unlabelled_paths or []],
-                  "options": opts, "params": {k: (str(v) if isinstance(v, Path) else v)
+                  "text_column": text_column, "dev": [str(p) for p in dev or []],
+                  "sentiment_model": spec or type(sentiment_model).__name__, "options": opts, "params": {k: (str(v) if isinstance(v, Path) else v)
                                               for k, v in est.get_params().items()}, "command": command}
         meta = {"task": task, "taxonomy": tax.name}
         _save(out, est, meta, config, metrics, category_card(Path(out).name, config, metrics))
     return est, metrics
+
+
+def _dev_text(metrics: dict) -> str:
+    """The card's table of the ``--dev`` files (empty when none were given)."""
+    dev = metrics.get("dev") or {}
+    if not dev:
+        return ""
+    rows = []
+    for f, res in dev.items():
+        for who in ("rules", "model"):
+            r = res[who]
+            rows.append(f"| `{f}` | {who} | {r['n']} | {_fmt(r['micro_f1'], 3)} | {_fmt(r['macro_f1'], 3)} | "
+                        f"{_fmt(r['polarity_accuracy'], 3)} |")
+    seen = {f: res.get("overlap_with_training", 0) for f, res in dev.items()}
+    note = "; ".join(f"`{f}`: {n} of its comments were also trained on" for f, n in seen.items() if n)
+    return ("\nDev files (`--dev`)" + (f"; {note}, so their scores are optimistic" if note else ", none of their "
+            "comments trained on") + ":\n\n| file | | n | micro-F1 | macro-F1 | polarity accuracy |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
 def category_card(name: str, config: dict, metrics: dict) -> str:
@@ -312,7 +382,7 @@ Gold `{Path(config['gold']).name}` (not in the repository): {d['gold_fit']} comm
 | category | support | rules F1 | model F1 |
 |---|---|---|---|
 {per}
-
+{_dev_text(metrics)}
 Training: {fit['steps']} steps ({fit['stopped_by']}), best at step {fit['best_step']}; {metrics['train_seconds']:,.0f} s
 on {metrics.get('device') or 'CPU'} including weak labelling.
 
@@ -329,13 +399,16 @@ on {metrics.get('device') or 'CPU'} including weak labelling.
 
 def train_transformer(task: str, data: list[Path], dev: list[Path] | None = None, neutral=None,
                       unlabelled: list[Path] | None = None, out: Path | None = None, seed: int = 0,
-                      params: dict | None = None, command: str = "", base_model: str | None = None):
+                      params: dict | None = None, command: str = "", base_model: str | None = None,
+                      text_column: str | None = None):
     """``voc train --backend transformer``: sentiment from ``data``/``dev``/``neutral``; rater or touchpoint
-    from the GUIDELINES-format gold file ``data[0]`` plus ``unlabelled`` texts for weak labels."""
+    from the GUIDELINES-format gold file ``data[0]`` plus ``unlabelled`` texts (their ``text_column``) for weak
+    labels, scored also on the GUIDELINES-format ``dev`` files."""
     if task == "sentiment":
         return train_sentiment_transformer(data, dev, neutral, out, seed, params, command, base_model)
     if task in ("rater", "touchpoint"):
         if not data:
             raise InputError("give the GUIDELINES-format gold file with --data")
-        return train_category_transformer(task, data[0], unlabelled, out, seed, params, command, base_model)
+        return train_category_transformer(task, data[0], unlabelled, out, seed, params, command, base_model,
+                                          dev=dev, text_column=text_column)
     raise ConfigError(f"unknown task {task!r}; use sentiment, rater or touchpoint")
