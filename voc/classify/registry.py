@@ -19,6 +19,10 @@ from voc.errors import ModelError
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "voc.", "builtins.", "collections.", "re.")
 WEIGHT_FILES = {"skops": ("model.skops",), "hf": ("model.safetensors", "model.safetensors.index.json")}
+# Files that give a Hugging Face folder its vocabulary: without one, transformers silently builds a tokenizer
+# of the special tokens only and every character becomes [UNK].
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model",
+                   "tokenizer.model")
 CARD_HEAD_LINES = 12
 
 
@@ -57,14 +61,20 @@ def auto_model(task: str, own_taxonomy: bool = False) -> str:
 
 
 def resolve_model(spec: str) -> Path:
-    """The folder of a model given by path or name."""
-    p = Path(spec)
+    """The folder of a model given by path (relative to the current folder) or by name (under the models root).
+
+    Raises
+    ------
+    ModelError : neither exists; the message names both places looked in.
+    """
+    p = Path(spec).expanduser()
     if p.is_dir():
         return p
     cand = models_root() / spec
     if cand.is_dir():
         return cand
-    raise ModelError(f"model {spec!r} is not a folder nor a model under {models_root()}; run 'voc models list'")
+    raise ModelError(f"model {spec!r} not found: no folder {p.absolute()} and no model {spec!r} under "
+                     f"{models_root()}; give a model folder or a name from 'voc models list'")
 
 
 def read_meta(path: Path) -> dict:
@@ -73,6 +83,20 @@ def read_meta(path: Path) -> dict:
     if not f.is_file():
         raise ModelError(f"{path} has no meta.json; it is not a voc model folder")
     return json.loads(f.read_text(encoding="utf-8"))
+
+
+def folder_problem(path: Path, meta: dict) -> str | None:
+    """Why the model folder ``path`` (with ``meta.json`` ``meta``) cannot load, in one sentence; None when
+    its files are all there: the weight file, and a Hugging Face folder's tokenizer files."""
+    fmt = meta.get("format", "skops")
+    weights = WEIGHT_FILES.get(fmt, ())
+    if weights and not any((path / f).is_file() for f in weights):
+        return (f"model {path} has no {weights[0]} (its weights); retrain it (see its MODEL_CARD.md) or copy "
+                "the whole folder from where it was trained")
+    if fmt == "hf" and not any((path / f).is_file() for f in TOKENIZER_FILES):
+        return (f"model {path} has no tokenizer files (tokenizer.json, tokenizer_config.json and the vocabulary, "
+                "e.g. vocab.txt); copy them from the folder it was trained in or from its base model")
+    return None
 
 
 _SKOPS_IMPORT = threading.Lock()
@@ -156,6 +180,10 @@ def load_model(spec: str):
     path = resolve_model(spec)
     meta = read_meta(path)
     fmt = meta.get("format", "skops")
+    if fmt in WEIGHT_FILES:
+        problem = folder_problem(path, meta)
+        if problem:
+            raise ModelError(problem)
     if fmt == "skops":
         sio = import_skops()
         f = path / "model.skops"
@@ -225,8 +253,9 @@ def list_models(pipeline: str | Path | None = None) -> list[dict]:
     -------
     One dict per folder with ``name``, ``task``, ``backend``, ``path``, ``default`` (the default pipeline
     uses it for its task), ``format`` and ``weights`` (whether the weight files are present: large
-    transformer weights are rebuilt, not committed). A folder whose ``meta.json`` is unreadable has
-    ``task`` None and an ``error``.
+    transformer weights are rebuilt, not committed). A folder that cannot load has an ``error`` (one
+    sentence): its ``meta.json`` is unreadable (``task`` None), or its weights or tokenizer files are missing
+    (:func:`folder_problem`).
     """
     root = models_root()
     if not root.is_dir():
@@ -247,16 +276,20 @@ def list_models(pipeline: str | Path | None = None) -> list[dict]:
                    weights=any((folder / f).is_file() for f in WEIGHT_FILES.get(fmt, ())))
         key = meta.get("taxonomy", task)
         row["default"] = defaults.get(key) == folder.resolve()
+        problem = folder_problem(folder, meta)
+        if problem:
+            row["error"] = problem
         rows.append(row)
     return rows
 
 
 def model_info(spec: str, card_lines: int = CARD_HEAD_LINES) -> dict:
-    """A model's ``meta.json``, ``metrics.json`` (None when absent) and the first lines of its card."""
+    """A model's ``meta.json``, ``metrics.json`` (None when absent) and the first lines of its card; ``error``
+    says why the folder cannot load (:func:`folder_problem`), None when it can."""
     path = resolve_model(spec)
     meta = read_meta(path)
     metrics_file, card_file = path / "metrics.json", path / "MODEL_CARD.md"
     metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
     card = card_file.read_text(encoding="utf-8").splitlines() if card_file.is_file() else []
     return {"name": path.name, "path": str(path), "meta": meta, "metrics": metrics,
-            "card_head": "\n".join(card[:card_lines]), "card_lines": len(card)}
+            "card_head": "\n".join(card[:card_lines]), "card_lines": len(card), "error": folder_problem(path, meta)}
