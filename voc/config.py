@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from voc.errors import ConfigError
 
@@ -157,6 +157,14 @@ class PipelineConfig(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     workers: int = Field(0, ge=0, description="processes; 0 = one per core")
+    # The model specs as written (pipeline file or override), by "sentiment" and taxonomy name, where
+    # load_config made them absolute; the run's summary.json records them.
+    _given_models: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def given_model(self, task: str, spec: str) -> str:
+        """The spec of ``task``'s model (``sentiment`` or a taxonomy name) as written, ``spec`` when
+        :func:`load_config` left it unchanged."""
+        return self._given_models.get(task, spec)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -210,8 +218,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     overrides : ``dotted.key=value`` strings applied after loading.
     data : an already-parsed mapping (used instead of ``path``).
 
-    Relative paths inside the file are resolved against the current
-    directory first and then against the YAML file's folder.
+    Relative paths inside the file and in the overrides, model folders
+    (``sentiment.model``, ``taxonomies[].mapper``) included, are resolved
+    against the current directory first and then against the YAML file's
+    folder; model names from the registry (``sentiment-tfidf``) and the
+    baselines (``auto``, ``lexicon``, ``rules``) stay as they are.
+
+    Raises
+    ------
+    ConfigError : the file is missing or invalid, or an override does not fit it.
+    ModelError : a model written as a path (``models/x``, ``./x``, ``~/x``) is a folder in neither place.
     """
     base = None
     if path is not None:
@@ -243,9 +259,18 @@ def _resolve(p: Path | None, base: Path) -> Path | None:
 
 
 def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
+    from voc.classify.registry import locate_model_spec
+
     cfg.input.path = _resolve(cfg.input.path, base)
     cfg.segment.user_dicts = [_resolve(p, base) for p in cfg.segment.user_dicts]
     cfg.segment.stopwords = _resolve(cfg.segment.stopwords, base)
+    models = [("sentiment", cfg.sentiment, "model"), *[(t.name, t, "mapper") for t in cfg.taxonomies]]
+    for task, node, attr in models:
+        spec = getattr(node, attr)
+        found = locate_model_spec(spec, base)
+        if found != spec:
+            setattr(node, attr, found)
+            cfg._given_models[task] = spec
     for t in cfg.taxonomies:
         t.path = _resolve(t.path, base)
     return cfg

@@ -23,6 +23,7 @@ WEIGHT_FILES = {"skops": ("model.skops",), "hf": ("model.safetensors", "model.sa
 # of the special tokens only and every character becomes [UNK].
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model",
                    "tokenizer.model")
+BASELINES = ("auto", "rules", "lexicon")  # model specs that name no folder
 CARD_HEAD_LINES = 12
 
 
@@ -75,6 +76,42 @@ def resolve_model(spec: str) -> Path:
         return cand
     raise ModelError(f"model {spec!r} not found: no folder {p.absolute()} and no model {spec!r} under "
                      f"{models_root()}; give a model folder or a name from 'voc models list'")
+
+
+def looks_like_path(spec: str) -> bool:
+    """Whether a model spec is written as a path (holds a path separator, or starts with ``.`` or ``~``)
+    rather than as a registry name."""
+    return "/" in spec or os.sep in spec or spec.startswith((".", "~"))
+
+
+def locate_model_spec(spec: str, base: Path) -> str:
+    """A model spec from a pipeline file, made independent of the current folder.
+
+    Like the file's other paths (:func:`voc.config.load_config`), a folder relative to the current folder
+    comes first, then one relative to the file's folder ``base`` (returned as an absolute path); registry
+    names and the baselines (``auto``, ``rules``, ``lexicon``) are returned unchanged.
+
+    Raises
+    ------
+    ModelError : ``spec`` is written as a path and is a folder in none of those places.
+    """
+    if spec in BASELINES:
+        return spec
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        return str(p) if p != Path(spec) else spec
+    if not p.is_absolute() and (base / p).is_dir():
+        return str((base / p).resolve())
+    if looks_like_path(spec) and not (models_root() / spec).is_dir():
+        if p.is_absolute():
+            where = f"no folder {p}"
+        else:
+            here, there = os.path.normpath(p.absolute()), os.path.normpath(base / p)
+            where = (f"no folder {there} (from the pipeline file's folder and the current folder)" if here == there
+                     else f"no folder {there} (from the pipeline file's folder) nor {here} (from the current folder)")
+        raise ModelError(f"model {spec!r} not found: {where}; give the path of a model folder, relative to the "
+                         "pipeline file")
+    return spec
 
 
 def read_meta(path: Path) -> dict:
