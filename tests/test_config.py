@@ -116,3 +116,17 @@ def test_model_paths_resolve_like_the_other_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(proj / "pipes")
     with pytest.raises(ModelError, match="pipeline file's folder and the current folder"):
         load_config(pipe, ["sentiment.model=./s9"])
+
+
+def test_overrides_by_index_apply_to_the_default_taxonomies():
+    """``taxonomies.1.mapper=...`` on a pipeline without a ``taxonomies`` key failed: 'Input should be a valid
+    list'. It changes the default list (rater, touchpoint)."""
+    data = {"input": {"path": "x.csv", "columns": {"text": "t"}}}
+    cfg = load_config(data=data, overrides=["taxonomies.1.mapper=rules"])
+    assert [(t.name, t.mapper) for t in cfg.taxonomies] == [("rater", "auto"), ("touchpoint", "rules")]
+    cfg = load_config(data={**data, "taxonomies": [{"name": "rater"}]}, overrides=["taxonomies.0.mapper=rules"])
+    assert [(t.name, t.mapper) for t in cfg.taxonomies] == [("rater", "rules")]  # the file's list when it has one
+    with pytest.raises(ConfigError, match="list index"):
+        load_config(data=data, overrides=["taxonomies.2.mapper=rules"])
+    with pytest.raises(ConfigError, match="list index"):
+        load_config(data=data, overrides=["segment.user_dicts.0=a.txt"])  # an empty default list

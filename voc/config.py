@@ -183,7 +183,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Return ``data`` with each ``dotted.key=value`` override set in place."""
+    """Return ``data`` with each ``dotted.key=value`` override set in place.
+
+    A list the file does not set is taken from the configuration's defaults when an override indexes into
+    it, so ``taxonomies.1.mapper=...`` changes the default second taxonomy.
+    """
     for item in overrides:
         parts, value = parse_override(item)
         node = data
@@ -192,7 +196,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
                 node = node[_list_index(node, part, item)]
                 continue
             if not isinstance(node.get(part), (dict, list)):
-                node[part] = {}
+                default = _default_list(parts[:i + 1]) if parts[i + 1].isdigit() else None
+                node[part] = default if default is not None else {}
             node = node[part]
         last = parts[-1]
         if isinstance(node, list):
@@ -200,6 +205,24 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         else:
             node[last] = value
     return data
+
+
+def _default_list(parts: list[str]) -> list | None:
+    """The default value of the list field at key path ``parts`` of :class:`PipelineConfig` (as plain data),
+    None when that path is no list field with a default."""
+    model: Any = PipelineConfig
+    field = None
+    for part in parts:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        field = model.model_fields[part]
+        model = field.annotation
+    if field is None or field.is_required():
+        return None
+    default = field.get_default(call_default_factory=True)
+    if not isinstance(default, list):
+        return None
+    return [x.model_dump(mode="json", exclude_unset=True) if isinstance(x, BaseModel) else x for x in default]
 
 
 def _list_index(node: list, part: str, item: str) -> int:
