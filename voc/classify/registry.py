@@ -283,6 +283,36 @@ def default_models(pipeline: str | Path | None = None) -> dict[str, Path]:
     return found
 
 
+def weights_hash(path: Path, n: int = 12) -> str | None:
+    """The first ``n`` hex digits of the sha256 of a model folder's weight file (``model.skops``,
+    ``model.safetensors``, ...), None when it has none."""
+    import hashlib
+
+    for name in (f for files in WEIGHT_FILES.values() for f in files):
+        f = path / name
+        if f.is_file():
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            return h.hexdigest()[:n]
+    return None
+
+
+def model_record(spec: str, given: str | None = None) -> dict:
+    """Which model ``spec`` is, for a run's record: ``given`` (the spec as written, default ``spec``),
+    ``name`` (the folder's name, or the baseline ``lexicon``/``rules``), ``path`` (the absolute folder),
+    ``backend`` and ``created`` (from ``meta.json``) and ``sha256`` (the first 12 hex digits of the weight
+    file's hash). A baseline has no path, creation time nor hash."""
+    if spec in BASELINES:
+        return {"given": given or spec, "name": spec, "path": None, "backend": spec, "created": None,
+                "sha256": None}
+    path = resolve_model(spec).resolve()
+    meta = read_meta(path)
+    return {"given": given or spec, "name": path.name, "path": str(path), "backend": meta.get("backend"),
+            "created": meta.get("created"), "sha256": weights_hash(path)}
+
+
 def list_models(pipeline: str | Path | None = None) -> list[dict]:
     """Every model folder under the models root, sorted by name.
 
