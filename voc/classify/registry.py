@@ -74,7 +74,7 @@ def resolve_model(spec: str) -> Path:
     cand = models_root() / spec
     if cand.is_dir():
         return cand
-    raise ModelError(f"model {spec!r} not found: no folder {p.absolute()} and no model {spec!r} under "
+    raise ModelError(f"model {spec!r} is not a folder ({os.path.normpath(p.absolute())}) nor a model under "
                      f"{models_root()}; give a model folder or a name from 'voc models list'")
 
 
