@@ -78,3 +78,55 @@ def test_analysis_section_validates(tmp_path):
 
     with pytest.raises(ConfigError, match="analysis.trend_period"):
         load_config(data=data, overrides=["analysis.trend_period=day"])
+
+
+def test_model_paths_resolve_like_the_other_paths(tmp_path, monkeypatch):
+    """``sentiment.model`` and ``taxonomies[].mapper`` written as paths resolve against the pipeline file's
+    folder, as ``input.path`` does (they resolved against the current folder only); registry names and the
+    baselines stay as they are; an override finds a folder in the current folder first."""
+    from voc.errors import ModelError
+
+    proj = tmp_path / "proj"
+    for d in ("pipes", "models/s1", "models/r1", "pipes/local"):
+        (proj / d).mkdir(parents=True)
+    (proj / "data.csv").write_text("t\n好\n", encoding="utf-8")
+    pipe = proj / "pipes" / "p.yaml"
+    pipe.write_text(yaml.safe_dump({
+        "input": {"path": "../data.csv", "columns": {"text": "t"}}, "sentiment": {"model": "../models/s1"},
+        "taxonomies": [{"name": "rater", "mapper": "../models/r1"}, {"name": "touchpoint", "mapper": "local"},
+                       {"name": "a", "mapper": "rules"}, {"name": "b", "mapper": "rater-tfidf"}]}),
+        encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "models" / "s2").mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(pipe)
+    assert cfg.input.path.resolve() == proj / "data.csv"
+    assert cfg.sentiment.model == str(proj / "models" / "s1")
+    assert [t.mapper for t in cfg.taxonomies] == [str(proj / "models" / "r1"), str(proj / "pipes" / "local"),
+                                                 "rules", "rater-tfidf"]
+    assert cfg.given_model("sentiment", cfg.sentiment.model) == "../models/s1"
+    assert cfg.given_model("a", "rules") == "rules"
+    # as typed on the command line: the current folder first (as for input.path), then the pipeline's folder
+    cfg = load_config(pipe, ["sentiment.model=models/s2", "taxonomies.0.mapper=../models/r1"])
+    assert cfg.sentiment.model == "models/s2" and cfg.taxonomies[0].mapper == str(proj / "models" / "r1")
+    with pytest.raises(ModelError, match="not found") as e:
+        load_config(pipe, ["sentiment.model=../nowhere/s9"])
+    msg = str(e.value)
+    assert str(tmp_path / "nowhere" / "s9") in msg and str(proj / "nowhere" / "s9") in msg
+    monkeypatch.chdir(proj / "pipes")
+    with pytest.raises(ModelError, match="pipeline file's folder and the current folder"):
+        load_config(pipe, ["sentiment.model=./s9"])
+
+
+def test_overrides_by_index_apply_to_the_default_taxonomies():
+    """``taxonomies.1.mapper=...`` on a pipeline without a ``taxonomies`` key failed: 'Input should be a valid
+    list'. It changes the default list (rater, touchpoint)."""
+    data = {"input": {"path": "x.csv", "columns": {"text": "t"}}}
+    cfg = load_config(data=data, overrides=["taxonomies.1.mapper=rules"])
+    assert [(t.name, t.mapper) for t in cfg.taxonomies] == [("rater", "auto"), ("touchpoint", "rules")]
+    cfg = load_config(data={**data, "taxonomies": [{"name": "rater"}]}, overrides=["taxonomies.0.mapper=rules"])
+    assert [(t.name, t.mapper) for t in cfg.taxonomies] == [("rater", "rules")]  # the file's list when it has one
+    with pytest.raises(ConfigError, match="list index"):
+        load_config(data=data, overrides=["taxonomies.2.mapper=rules"])
+    with pytest.raises(ConfigError, match="list index"):
+        load_config(data=data, overrides=["segment.user_dicts.0=a.txt"])  # an empty default list

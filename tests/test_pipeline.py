@@ -276,3 +276,47 @@ def test_text_emptied_by_cleaning_is_kept_only_with_a_score(tmp_path):
     got = dict(con.execute("SELECT id, quality FROM comments").fetchall())
     assert got == {"B1": "empty", "B3": "ok"}
     assert con.execute("SELECT count(*) FROM mentions WHERE comment_id = 'B1'").fetchone()[0] == 0
+
+
+def test_a_run_records_its_models_once(csv_utf8, tmp_path, monkeypatch):
+    """summary.json names each model (as written, folder, created, backend, weight hash) and the report's
+    footer shows them; the model, written next to the pipeline file, is found from another folder, and its
+    weights are hashed once per run (not per chunk)."""
+    import hashlib
+
+    import yaml
+
+    from voc.classify import registry
+    from voc.classify.modelio import save_model_folder
+    from voc.classify.tfidf import TfidfSentiment
+
+    texts = ["味道很好", "送餐很快", "服务很好", "味道很差", "送餐太慢", "服务很差"]
+    model = TfidfSentiment(min_df=1).fit(texts, ["positive"] * 3 + ["negative"] * 3)
+    pipes = tmp_path / "pipes"
+    folder = save_model_folder(pipes / "models" / "senti", model, {"task": "sentiment", "backend": "tfidf"},
+                               {}, {}, "# c\n")
+    data = pipeline_data(csv_utf8, tmp_path / "run", sentiment={"model": "models/senti"},
+                         taxonomies=[{"name": "rater", "mapper": "rules"}])
+    data["output"]["report"] = True
+    (pipes / "p.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    calls = []
+    real = registry.weights_hash
+    monkeypatch.setattr(registry, "weights_hash", lambda *a, **k: calls.append(a) or real(*a, **k))
+    res = run_pipeline(load_config(pipes / "p.yaml"))
+    assert len(calls) == 1  # 3 chunks, one hash
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    sha = hashlib.sha256((folder / "model.skops").read_bytes()).hexdigest()[:12]
+    assert summary["models"] == res.models == {
+        "sentiment": {"given": "models/senti", "name": "senti", "path": str(folder.resolve()), "backend": "tfidf",
+                      "created": meta["created"], "sha256": sha},
+        "taxonomies": {"rater": {"given": "rules", "name": "rules", "path": None, "backend": "rules",
+                                 "created": None, "sha256": None}}}
+    html = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    footer = html[html.index("<footer"):html.index("</footer>")]
+    assert f"senti ({meta['created'][:10]})" in footer and "rater: " in footer and sha in footer
+    from voc.report.html import render_report
+
+    assert footer in render_report(tmp_path / "run")  # re-rendered later: from summary.json

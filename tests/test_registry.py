@@ -188,3 +188,26 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_a_folder_without_its_weights_is_one_clear_error_and_marked_broken(root, tmp_path):
+    """meta.json without model.skops: eval and run said FileNotFoundError with a traceback, show exited 0."""
+    models, _ = root
+    make_model(models, "no-weights", {"format": "skops", "task": "sentiment", "backend": "tfidf"})
+    with pytest.raises(ModelError, match="no model.skops"):
+        load_model("no-weights")
+    row = next(r for r in list_models() if r["name"] == "no-weights")
+    assert row["weights"] is False and "no model.skops" in row["error"]
+    assert "error" not in next(r for r in list_models() if r["name"] == "senti-b")
+    assert model_info("senti-b")["error"] is None and "no model.skops" in model_info("no-weights")["error"]
+    runner = CliRunner()
+    flat = lambda r: " ".join(r.output.split())  # noqa: E731 - Rich wraps long lines
+    res = runner.invoke(app, ["models", "list"])
+    assert res.exit_code == 0 and "no-weights: model" in flat(res) and "retrain" in flat(res)
+    for args in (["models", "show", "no-weights"], ["models", "show", "no-weights", "--json"]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and "no model.skops" in flat(res), args
+    data = tmp_path / "gold.csv"
+    data.write_text("text,label\n味道很好,positive\n送餐太慢,negative\n", encoding="utf-8")
+    res = runner.invoke(app, ["eval", "--model", "no-weights", "--data", str(data), "--task", "sentiment"])
+    assert res.exit_code == 2 and "no model.skops" in flat(res) and "Traceback" not in res.output

@@ -63,6 +63,39 @@ def test_save_load_roundtrip_identical(fitted, tmp_path):
     assert loaded.calib_ == fitted.calib_
 
 
+def test_a_folder_without_its_tokenizer_is_one_clear_error(fitted, tmp_path):
+    """Without tokenizer files transformers builds a 5-token tokenizer (every character [UNK]) and the model
+    predicts garbage; a tokenizer of another vocabulary is as bad. Both are refused at load."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from voc.classify.registry import load_model
+    from voc.cli.main import app
+
+    m = tmp_path / "m"
+    hf = fitted.save_pretrained(m)
+    (m / "meta.json").write_text(json.dumps({**hf, "task": "sentiment"}), encoding="utf-8")
+    tok_files = [p for p in m.iterdir() if p.name not in ("config.json", "model.safetensors", "meta.json")]
+    assert any(p.name == "tokenizer.json" for p in tok_files)
+    for p in tok_files:
+        p.unlink()
+    with pytest.raises(ModelError, match="no tokenizer files") as e:
+        load_model(str(m))
+    assert "tokenizer.json" in str(e.value)
+    r = CliRunner().invoke(app, ["models", "show", str(m)])
+    assert r.exit_code == 2 and "no tokenizer files" in " ".join(r.output.split())
+    with pytest.raises(ModelError, match="tokens but the model embeds"):
+        load_transformer(m, hf)  # past the registry's file check: the vocabulary size check
+    # a tokenizer of another, larger vocabulary: ids past the model's embedding table
+    other = make_tiny_bert(tmp_path / "other", texts=["".join(chr(0x4E00 + i) for i in range(300))])
+    for p in other.iterdir():
+        if p.name.startswith(("tokenizer", "special_tokens", "vocab")):
+            shutil.copy(p, m / p.name)
+    with pytest.raises(ModelError, match="tokens but the model embeds"):
+        load_model(str(m))
+
+
 def test_outputs_do_not_depend_on_batch_size(fitted):
     from sklearn.base import clone
 

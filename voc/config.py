@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from voc.errors import ConfigError
 
@@ -157,6 +157,14 @@ class PipelineConfig(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     workers: int = Field(0, ge=0, description="processes; 0 = one per core")
+    # The model specs as written (pipeline file or override), by "sentiment" and taxonomy name, where
+    # load_config made them absolute; the run's summary.json records them.
+    _given_models: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def given_model(self, task: str, spec: str) -> str:
+        """The spec of ``task``'s model (``sentiment`` or a taxonomy name) as written, ``spec`` when
+        :func:`load_config` left it unchanged."""
+        return self._given_models.get(task, spec)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -175,7 +183,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Return ``data`` with each ``dotted.key=value`` override set in place."""
+    """Return ``data`` with each ``dotted.key=value`` override set in place.
+
+    A list the file does not set is taken from the configuration's defaults when an override indexes into
+    it, so ``taxonomies.1.mapper=...`` changes the default second taxonomy.
+    """
     for item in overrides:
         parts, value = parse_override(item)
         node = data
@@ -184,7 +196,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
                 node = node[_list_index(node, part, item)]
                 continue
             if not isinstance(node.get(part), (dict, list)):
-                node[part] = {}
+                default = _default_list(parts[:i + 1]) if parts[i + 1].isdigit() else None
+                node[part] = default if default is not None else {}
             node = node[part]
         last = parts[-1]
         if isinstance(node, list):
@@ -192,6 +205,24 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         else:
             node[last] = value
     return data
+
+
+def _default_list(parts: list[str]) -> list | None:
+    """The default value of the list field at key path ``parts`` of :class:`PipelineConfig` (as plain data),
+    None when that path is no list field with a default."""
+    model: Any = PipelineConfig
+    field = None
+    for part in parts:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        field = model.model_fields[part]
+        model = field.annotation
+    if field is None or field.is_required():
+        return None
+    default = field.get_default(call_default_factory=True)
+    if not isinstance(default, list):
+        return None
+    return [x.model_dump(mode="json", exclude_unset=True) if isinstance(x, BaseModel) else x for x in default]
 
 
 def _list_index(node: list, part: str, item: str) -> int:
@@ -210,8 +241,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     overrides : ``dotted.key=value`` strings applied after loading.
     data : an already-parsed mapping (used instead of ``path``).
 
-    Relative paths inside the file are resolved against the current
-    directory first and then against the YAML file's folder.
+    Relative paths inside the file and in the overrides, model folders
+    (``sentiment.model``, ``taxonomies[].mapper``) included, are resolved
+    against the current directory first and then against the YAML file's
+    folder; model names from the registry (``sentiment-tfidf``) and the
+    baselines (``auto``, ``lexicon``, ``rules``) stay as they are.
+
+    Raises
+    ------
+    ConfigError : the file is missing or invalid, or an override does not fit it.
+    ModelError : a model written as a path (``models/x``, ``./x``, ``~/x``) is a folder in neither place.
     """
     base = None
     if path is not None:
@@ -243,9 +282,18 @@ def _resolve(p: Path | None, base: Path) -> Path | None:
 
 
 def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
+    from voc.classify.registry import locate_model_spec
+
     cfg.input.path = _resolve(cfg.input.path, base)
     cfg.segment.user_dicts = [_resolve(p, base) for p in cfg.segment.user_dicts]
     cfg.segment.stopwords = _resolve(cfg.segment.stopwords, base)
+    models = [("sentiment", cfg.sentiment, "model"), *[(t.name, t, "mapper") for t in cfg.taxonomies]]
+    for task, node, attr in models:
+        spec = getattr(node, attr)
+        found = locate_model_spec(spec, base)
+        if found != spec:
+            setattr(node, attr, found)
+            cfg._given_models[task] = spec
     for t in cfg.taxonomies:
         t.path = _resolve(t.path, base)
     return cfg

@@ -49,6 +49,8 @@ class RunResult:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     files: list[str] = field(default_factory=list)
+    # the models used: {"sentiment": record, "taxonomies": {name: record}} (see run_models)
+    models: dict = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -158,6 +160,35 @@ def _n_workers(cfg: PipelineConfig, size: int) -> int:
     return (os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
 
 
+def written_models(cfg: PipelineConfig) -> dict[str, str]:
+    """The model specs of ``cfg`` as written in the pipeline file or override (``auto`` unresolved), by
+    ``sentiment`` and taxonomy name."""
+    specs = {"sentiment": cfg.sentiment.model, **{t.name: t.mapper for t in cfg.taxonomies}}
+    return {task: cfg.given_model(task, spec) for task, spec in specs.items()}
+
+
+def run_models(cfg: PipelineConfig, written: dict[str, str] | None = None) -> dict:
+    """Which models a run uses, for its ``summary.json`` and report.
+
+    Parameters
+    ----------
+    cfg : the configuration with ``auto`` resolved (:func:`resolve_auto`).
+    written : the specs as written (:func:`written_models` before ``auto`` was resolved).
+
+    Returns
+    -------
+    ``{"sentiment": record, "taxonomies": {name: record}}``, records of
+    :func:`voc.classify.registry.model_record` (spec as written, folder, ``created``, backend, weight hash).
+    Computed once, in the main process: weight files are hashed here, never per chunk or per worker.
+    """
+    from voc.classify.registry import model_record
+
+    written = written or {}
+    rec = lambda task, spec: model_record(spec, written.get(task))  # noqa: E731
+    return {"sentiment": rec("sentiment", cfg.sentiment.model),
+            "taxonomies": {t.name: rec(t.name, t.mapper) for t in cfg.taxonomies}}
+
+
 def _validate_taxonomies(cfg: PipelineConfig) -> None:
     names = [t.name for t in cfg.taxonomies]
     if len(set(names)) != len(names):
@@ -173,6 +204,7 @@ class PipelineRun:
 
     def __init__(self, cfg: PipelineConfig):
         _validate_taxonomies(cfg)
+        written = written_models(cfg)
         cfg = resolve_auto(cfg)  # the run's config.yaml names the models actually used
         self.cfg = cfg
         self.reader = open_reader(cfg.input.path, cfg.input.format, cfg.input.chunk_size, cfg.input.encoding,
@@ -186,6 +218,7 @@ class PipelineRun:
                                  f"{', '.join(map(repr, sheets[1:]))}: set input.sheet") from None
             raise
         self.processor = Processor(cfg)  # loads models now, so a bad model spec fails before any work
+        self.models = run_models(cfg, written)
         self.workers = _n_workers(cfg, Path(cfg.input.path).stat().st_size)
         out = Path(cfg.output.dir)
         if out.exists() and any(out.iterdir()) and not cfg.output.overwrite:
@@ -202,7 +235,7 @@ class PipelineRun:
         (out / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
         tax_names = [t.name for t in cfg.taxonomies]
         quarantine = QuarantineWriter(out / "quarantine.csv")
-        res = RunResult(out_dir=str(out))
+        res = RunResult(out_dir=str(out), models=self.models)
 
         parts = out / "_parts"
         shutil.rmtree(parts, ignore_errors=True)
@@ -294,7 +327,7 @@ class PipelineRun:
             from voc.report.html import write_report
 
             t1 = time.perf_counter()
-            res.files.append(str(write_report(out)))
+            res.files.append(str(write_report(out, models=self.models)))
             res.timings["report"] = round(time.perf_counter() - t1, 3)
         res.quarantined = quarantine.count
         res.reasons = dict(quarantine.reasons)

@@ -19,6 +19,11 @@ from voc.errors import ModelError
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "voc.", "builtins.", "collections.", "re.")
 WEIGHT_FILES = {"skops": ("model.skops",), "hf": ("model.safetensors", "model.safetensors.index.json")}
+# Files that give a Hugging Face folder its vocabulary: without one, transformers silently builds a tokenizer
+# of the special tokens only and every character becomes [UNK].
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model",
+                   "tokenizer.model")
+BASELINES = ("auto", "rules", "lexicon")  # model specs that name no folder
 CARD_HEAD_LINES = 12
 
 
@@ -57,14 +62,56 @@ def auto_model(task: str, own_taxonomy: bool = False) -> str:
 
 
 def resolve_model(spec: str) -> Path:
-    """The folder of a model given by path or name."""
-    p = Path(spec)
+    """The folder of a model given by path (relative to the current folder) or by name (under the models root).
+
+    Raises
+    ------
+    ModelError : neither exists; the message names both places looked in.
+    """
+    p = Path(spec).expanduser()
     if p.is_dir():
         return p
     cand = models_root() / spec
     if cand.is_dir():
         return cand
-    raise ModelError(f"model {spec!r} is not a folder nor a model under {models_root()}; run 'voc models list'")
+    raise ModelError(f"model {spec!r} is not a folder ({os.path.normpath(p.absolute())}) nor a model under "
+                     f"{models_root()}; give a model folder or a name from 'voc models list'")
+
+
+def looks_like_path(spec: str) -> bool:
+    """Whether a model spec is written as a path (holds a path separator, or starts with ``.`` or ``~``)
+    rather than as a registry name."""
+    return "/" in spec or os.sep in spec or spec.startswith((".", "~"))
+
+
+def locate_model_spec(spec: str, base: Path) -> str:
+    """A model spec from a pipeline file, made independent of the current folder.
+
+    Like the file's other paths (:func:`voc.config.load_config`), a folder relative to the current folder
+    comes first, then one relative to the file's folder ``base`` (returned as an absolute path); registry
+    names and the baselines (``auto``, ``rules``, ``lexicon``) are returned unchanged.
+
+    Raises
+    ------
+    ModelError : ``spec`` is written as a path and is a folder in none of those places.
+    """
+    if spec in BASELINES:
+        return spec
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        return str(p) if p != Path(spec) else spec
+    if not p.is_absolute() and (base / p).is_dir():
+        return str((base / p).resolve())
+    if looks_like_path(spec) and not (models_root() / spec).is_dir():
+        if p.is_absolute():
+            where = f"no folder {p}"
+        else:
+            here, there = os.path.normpath(p.absolute()), os.path.normpath(base / p)
+            where = (f"no folder {there} (from the pipeline file's folder and the current folder)" if here == there
+                     else f"no folder {there} (from the pipeline file's folder) nor {here} (from the current folder)")
+        raise ModelError(f"model {spec!r} not found: {where}; give the path of a model folder, relative to the "
+                         "pipeline file")
+    return spec
 
 
 def read_meta(path: Path) -> dict:
@@ -73,6 +120,20 @@ def read_meta(path: Path) -> dict:
     if not f.is_file():
         raise ModelError(f"{path} has no meta.json; it is not a voc model folder")
     return json.loads(f.read_text(encoding="utf-8"))
+
+
+def folder_problem(path: Path, meta: dict) -> str | None:
+    """Why the model folder ``path`` (with ``meta.json`` ``meta``) cannot load, in one sentence; None when
+    its files are all there: the weight file, and a Hugging Face folder's tokenizer files."""
+    fmt = meta.get("format", "skops")
+    weights = WEIGHT_FILES.get(fmt, ())
+    if weights and not any((path / f).is_file() for f in weights):
+        return (f"model {path} has no {weights[0]} (its weights); retrain it (see its MODEL_CARD.md) or copy "
+                "the whole folder from where it was trained")
+    if fmt == "hf" and not any((path / f).is_file() for f in TOKENIZER_FILES):
+        return (f"model {path} has no tokenizer files (tokenizer.json, tokenizer_config.json and the vocabulary, "
+                "e.g. vocab.txt); copy them from the folder it was trained in or from its base model")
+    return None
 
 
 _SKOPS_IMPORT = threading.Lock()
@@ -156,6 +217,10 @@ def load_model(spec: str):
     path = resolve_model(spec)
     meta = read_meta(path)
     fmt = meta.get("format", "skops")
+    if fmt in WEIGHT_FILES:
+        problem = folder_problem(path, meta)
+        if problem:
+            raise ModelError(problem)
     if fmt == "skops":
         sio = import_skops()
         f = path / "model.skops"
@@ -218,6 +283,36 @@ def default_models(pipeline: str | Path | None = None) -> dict[str, Path]:
     return found
 
 
+def weights_hash(path: Path, n: int = 12) -> str | None:
+    """The first ``n`` hex digits of the sha256 of a model folder's weight file (``model.skops``,
+    ``model.safetensors``, ...), None when it has none."""
+    import hashlib
+
+    for name in (f for files in WEIGHT_FILES.values() for f in files):
+        f = path / name
+        if f.is_file():
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            return h.hexdigest()[:n]
+    return None
+
+
+def model_record(spec: str, given: str | None = None) -> dict:
+    """Which model ``spec`` is, for a run's record: ``given`` (the spec as written, default ``spec``),
+    ``name`` (the folder's name, or the baseline ``lexicon``/``rules``), ``path`` (the absolute folder),
+    ``backend`` and ``created`` (from ``meta.json``) and ``sha256`` (the first 12 hex digits of the weight
+    file's hash). A baseline has no path, creation time nor hash."""
+    if spec in BASELINES:
+        return {"given": given or spec, "name": spec, "path": None, "backend": spec, "created": None,
+                "sha256": None}
+    path = resolve_model(spec).resolve()
+    meta = read_meta(path)
+    return {"given": given or spec, "name": path.name, "path": str(path), "backend": meta.get("backend"),
+            "created": meta.get("created"), "sha256": weights_hash(path)}
+
+
 def list_models(pipeline: str | Path | None = None) -> list[dict]:
     """Every model folder under the models root, sorted by name.
 
@@ -225,8 +320,9 @@ def list_models(pipeline: str | Path | None = None) -> list[dict]:
     -------
     One dict per folder with ``name``, ``task``, ``backend``, ``path``, ``default`` (the default pipeline
     uses it for its task), ``format`` and ``weights`` (whether the weight files are present: large
-    transformer weights are rebuilt, not committed). A folder whose ``meta.json`` is unreadable has
-    ``task`` None and an ``error``.
+    transformer weights are rebuilt, not committed). A folder that cannot load has an ``error`` (one
+    sentence): its ``meta.json`` is unreadable (``task`` None), or its weights or tokenizer files are missing
+    (:func:`folder_problem`).
     """
     root = models_root()
     if not root.is_dir():
@@ -247,16 +343,20 @@ def list_models(pipeline: str | Path | None = None) -> list[dict]:
                    weights=any((folder / f).is_file() for f in WEIGHT_FILES.get(fmt, ())))
         key = meta.get("taxonomy", task)
         row["default"] = defaults.get(key) == folder.resolve()
+        problem = folder_problem(folder, meta)
+        if problem:
+            row["error"] = problem
         rows.append(row)
     return rows
 
 
 def model_info(spec: str, card_lines: int = CARD_HEAD_LINES) -> dict:
-    """A model's ``meta.json``, ``metrics.json`` (None when absent) and the first lines of its card."""
+    """A model's ``meta.json``, ``metrics.json`` (None when absent) and the first lines of its card; ``error``
+    says why the folder cannot load (:func:`folder_problem`), None when it can."""
     path = resolve_model(spec)
     meta = read_meta(path)
     metrics_file, card_file = path / "metrics.json", path / "MODEL_CARD.md"
     metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
     card = card_file.read_text(encoding="utf-8").splitlines() if card_file.is_file() else []
     return {"name": path.name, "path": str(path), "meta": meta, "metrics": metrics,
-            "card_head": "\n".join(card[:card_lines]), "card_lines": len(card)}
+            "card_head": "\n".join(card[:card_lines]), "card_lines": len(card), "error": folder_problem(path, meta)}

@@ -33,7 +33,8 @@ def _friendly(fn):
 @models_app.command("list")
 @_friendly
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")):
-    """List the registered models; 'default' marks those the default pipeline (pipelines/demo.yaml) uses."""
+    """List the registered models; 'default' marks those the default pipeline (pipelines/demo.yaml) uses,
+    'broken' those that cannot load (their reason follows the table)."""
     from rich.table import Column, Table
 
     from voc.classify.registry import list_models
@@ -49,8 +50,13 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON ar
                   Column("path", overflow="fold"))
     for r in rows:
         weights = "yes" if r["weights"] else "[yellow]missing[/]"
+        if r.get("error") and r["weights"]:
+            weights = "[red]broken[/]"
         table.add_row(r["name"], str(r["task"]), str(r["backend"]), "✓" if r["default"] else "", weights, _short(r["path"]))
     out_console.print(table)
+    for r in rows:
+        if r.get("error"):
+            console.print(f"[yellow]{r['name']}[/]: {r['error']}")
     console.print(f"{len(rows)} model(s)")
 
 
@@ -65,14 +71,18 @@ def _short(path: str) -> str:
 @_friendly
 def show_cmd(name: str = typer.Argument(..., help="Model name under models/, or a model folder."),
              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")):
-    """Print a model's meta.json, metrics.json and the head of its model card."""
+    """Print a model's meta.json, metrics.json and the head of its model card; exit 2 after them when the
+    folder cannot load (weights or tokenizer files missing)."""
     from rich.markdown import Markdown
 
     from voc.classify.registry import model_info
+    from voc.errors import ModelError
 
     info = model_info(name)
     if as_json:
         sys.stdout.write(json.dumps(info, ensure_ascii=False) + "\n")
+        if info["error"]:
+            raise ModelError(info["error"])
         return
     _, _, out_console = _ui()
     out_console.rule(f"[bold]{info['name']}[/]  {_short(info['path'])}")
@@ -88,6 +98,8 @@ def show_cmd(name: str = typer.Argument(..., help="Model name under models/, or 
     shown = info["card_head"].count("\n") + 1 if info["card_head"] else 0
     if info["card_lines"] > shown:
         out_console.print(f"… {info['card_lines'] - shown} more line(s) in {_short(info['path'])}/MODEL_CARD.md")
+    if info["error"]:
+        raise ModelError(info["error"])
 
 
 @models_app.command("import-e5-small")

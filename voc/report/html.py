@@ -158,9 +158,40 @@ def _drilldown_section(con, sound: pd.DataFrame, taxes: dict[str, Taxonomy]) -> 
     return f'<section id="drilldown"><h2>类别详情 Category drill-down</h2>{"".join(blocks)}</section>'
 
 
-def render_report(run_dir: str | Path) -> str:
-    """The report of a run folder as one self-contained HTML string."""
+def _models_footer(models: dict | None) -> str:
+    """The footer naming the run's models (name and creation date) from their records in ``summary.json``;
+    empty when the run has none (a run folder written before voc recorded them)."""
+    if not models:
+        return ""
+    recs = [("情感 sentiment", models.get("sentiment")), *(models.get("taxonomies") or {}).items()]
+    items = []
+    for task, rec in recs:
+        if not rec:
+            continue
+        created = f" ({str(rec['created'])[:10]})" if rec.get("created") else ""
+        title = f"{rec.get('path') or ''} sha256 {rec.get('sha256') or '—'}".strip()
+        items.append(f'{_esc(task)}: <span title="{_esc(title)}">{_esc(rec.get("name"))}{_esc(created)}</span>')
+    return (f'<footer class="muted" style="margin:18px 32px">模型 models · {" · ".join(items)} '
+            "(folders and weight hashes: summary.json)</footer>")
+
+
+def _recorded_models(run_dir: Path) -> dict | None:
+    f = run_dir / "summary.json"
+    try:
+        return json.loads(f.read_text(encoding="utf-8")).get("models") if f.is_file() else None
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def render_report(run_dir: str | Path, models: dict | None = None) -> str:
+    """The report of a run folder as one self-contained HTML string.
+
+    ``models`` are the run's model records (:func:`voc.pipeline.run_models`), shown in the footer; default
+    those of the run's ``summary.json``.
+    """
     run_dir = Path(run_dir)
+    if models is None:
+        models = _recorded_models(run_dir)
     taxes = taxonomies(run_dir)
     con = duckdb.connect(str(run_dir / "voc.duckdb"), read_only=True)
     try:
@@ -192,11 +223,13 @@ def render_report(run_dir: str | Path) -> str:
     return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>voc report: {_esc(run_dir.name)}'
             f'</title><style>{CSS}</style><script type="text/javascript" id="plotly-js">{get_plotlyjs()}</script></head><body>'
             f'<header><h1>客户心声报告 Voice of Customer · {_esc(run_dir.name)}</h1><nav>{nav}</nav></header>'
-            f'{"".join(body)}<script type="application/json" id="voc-data">{data}</script></body></html>')
+            f'{"".join(body)}{_models_footer(models)}<script type="application/json" id="voc-data">{data}</script>'
+            '</body></html>')
 
 
-def write_report(run_dir: str | Path, path: str | Path | None = None) -> Path:
-    """Write ``report.html`` into the run folder (or to ``path``) and return its path."""
+def write_report(run_dir: str | Path, path: str | Path | None = None, models: dict | None = None) -> Path:
+    """Write ``report.html`` into the run folder (or to ``path``) and return its path; ``models`` as in
+    :func:`render_report`."""
     out = Path(path) if path else Path(run_dir) / "report.html"
-    out.write_text(render_report(run_dir), encoding="utf-8")
+    out.write_text(render_report(run_dir, models), encoding="utf-8")
     return out

@@ -47,10 +47,29 @@ def check_checkpoint(path) -> Path:
     missing = [f for f in ("config.json",) if not (p / f).is_file()]
     if not list(p.glob("*.safetensors")):
         missing.append("*.safetensors")
+    from voc.classify.registry import TOKENIZER_FILES
+
+    if not any((p / f).is_file() for f in TOKENIZER_FILES):
+        missing.append("tokenizer files (tokenizer.json or a vocabulary such as vocab.txt)")
     if missing:
         raise ModelError(f"base model {p} lacks {', '.join(missing)}; it must be a Hugging Face checkpoint "
                          "saved with save_pretrained (safetensors weights)")
     return p
+
+
+def check_tokenizer(tok, model, folder) -> None:
+    """Raise a one-sentence ModelError unless ``tok`` fits ``model``'s embedding table.
+
+    A tokenizer larger than the table gives ids the model cannot embed; one much smaller (under half) is not
+    the vocabulary the model was trained with, e.g. the special-tokens-only tokenizer transformers builds
+    for a folder without tokenizer files, which turns every character into ``[UNK]``.
+    """
+    rows = model.get_input_embeddings().num_embeddings
+    n = len(tok)
+    if n > rows or n < rows / 2:
+        raise ModelError(f"the tokenizer of {folder} has {n} tokens but the model embeds {rows}; copy the "
+                         "tokenizer files (tokenizer.json, tokenizer_config.json, vocabulary) the model was "
+                         "trained with into the folder")
 
 
 def _keep_layers(model, n: int, name: str) -> None:
@@ -94,6 +113,7 @@ class _TransformerBase(BaseEstimator):
             model = AutoModelForSequenceClassification.from_pretrained(
                 str(path), num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
                 use_safetensors=True, ignore_mismatched_sizes=True)
+        check_tokenizer(tok, model, path)
         if self.num_layers:
             _keep_layers(model, int(self.num_layers), path.name)
         self.device_ = resolve_device(getattr(self, "device", "auto"))
@@ -219,6 +239,7 @@ def load_transformer(folder, meta: dict | None = None, quantize: bool | None = N
     with quiet_transformers():
         est.model_ = AutoModelForSequenceClassification.from_pretrained(str(folder), use_safetensors=True)
         est.tokenizer_ = AutoTokenizer.from_pretrained(str(folder))
+    check_tokenizer(est.tokenizer_, est.model_, folder)
     est.device_ = resolve_device("auto")
     est.model_.to(est.device_).eval()
     est.base_model_name_ = meta.get("base_model")
