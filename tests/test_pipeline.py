@@ -90,6 +90,20 @@ def test_query_filters(fixture_run):
         query_comments(out / "nope", CommentQuery())
 
 
+def test_query_category_by_chinese_name(fixture_run):
+    _, out = fixture_run
+    by_key = query_comments(out, CommentQuery(category="delivery", limit=None))["id"].tolist()
+    assert by_key and "A1" in by_key
+    for spec in ("物流配送", "touchpoint/物流配送", " 物流配送 ", "delivery ", "Delivery"):
+        assert query_comments(out, CommentQuery(category=spec, limit=None))["id"].tolist() == by_key, spec
+    with pytest.raises(InputError) as e:
+        query_comments(out, CommentQuery(category="宽带"))
+    msg = str(e.value)
+    assert "no category '宽带'" in msg and "delivery (物流配送)" in msg and "responsiveness (" in msg
+    with pytest.raises(InputError, match=r"no category .物流配送.*responsiveness"):
+        query_comments(out, CommentQuery(category="rater/物流配送"))  # 物流配送 is touchpoint's, not rater's
+
+
 @pytest.mark.parametrize("fixture", ["csv_gbk", "xlsx_file", "jsonl_file", "parquet_file", "tsv_file"])
 def test_other_formats_run(fixture, request, tmp_path):
     path = request.getfixturevalue(fixture)
