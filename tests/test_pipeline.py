@@ -290,3 +290,24 @@ def test_text_emptied_by_cleaning_is_kept_only_with_a_score(tmp_path):
     got = dict(con.execute("SELECT id, quality FROM comments").fetchall())
     assert got == {"B1": "empty", "B3": "ok"}
     assert con.execute("SELECT count(*) FROM mentions WHERE comment_id = 'B1'").fetchone()[0] == 0
+
+
+def test_title_row_above_the_header(tmp_path, csv_utf8):
+    """A survey export with a title line: without input.header_row one sentence says to set it; with it
+    every row is accounted for and the quarantine keeps data-row numbers."""
+    from tests.conftest import pipeline_data
+    from voc.config import load_config
+    from voc.errors import InputError
+    from voc.pipeline import run_pipeline
+
+    p = tmp_path / "title.csv"
+    p.write_bytes("2026年NPS调研答卷导出\n".encode("utf-8") + csv_utf8.read_bytes() + "A9,2026-07-09,App,外卖,上海,,\n".encode())
+    data = pipeline_data(p, tmp_path / "r")
+    with pytest.raises(InputError, match="looks like a title .*input.header_row=2"):
+        run_pipeline(load_config(data=data))
+    data["input"]["header_row"] = 2
+    res = run_pipeline(load_config(data=data))
+    plain = run_pipeline(load_config(data=pipeline_data(csv_utf8, tmp_path / "plain")))
+    assert res.balanced and res.rows_in == plain.rows_in + 1 and res.written == plain.written
+    q = (tmp_path / "r" / "quarantine.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
+    assert [line.split(",")[:2] for line in q] == [[str(plain.rows_in + 1), "empty text"]]

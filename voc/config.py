@@ -106,6 +106,9 @@ class InputConfig(_Strict):
     encoding: str = "auto"
     sheet: str | int | None = None
     chunk_size: int = Field(2000, ge=1)
+    # the row that names the columns (1-based: the sheet's row number, the CSV/TSV file's line number); rows
+    # above it (a title such as 2026年NPS调研答卷导出) are skipped. CSV, TSV and Excel only
+    header_row: int = Field(1, ge=1)
     columns: ColumnMap
     nps_scale: tuple[int, int] = (0, 10)
     csat_scale: tuple[int, int] = (1, 5)

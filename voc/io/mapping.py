@@ -40,8 +40,17 @@ def _offset(m: re.Match) -> str:
     return f"{m[1]}+00:00" if (m["z"] or m["name"]) else m[0]
 
 
-def check_columns(columns: list[str], cmap: ColumnMap) -> None:
-    """Raise a clear error when a mapped column is not in the file."""
+def check_columns(columns: list[str], cmap: ColumnMap, title_like: bool = False, header_row: int = 1) -> None:
+    """Raise a clear error when a mapped column is not in the file.
+
+    Parameters
+    ----------
+    columns : the file's header.
+    cmap : the configured column map.
+    title_like : the header row has one filled cell, like a title (2026年NPS调研答卷导出) above the real
+        header: the error then suggests ``input.header_row``.
+    header_row : the configured header row (suggested plus one).
+    """
     present = set(columns)
     wanted = {"text": cmap.text}
     wanted.update({k: getattr(cmap, k) for k in ("id", "date", "channel", "source", "nps", "csat", "rating", "ces")
@@ -49,6 +58,11 @@ def check_columns(columns: list[str], cmap: ColumnMap) -> None:
     wanted.update({f"segments.{k}": v for k, v in cmap.segments.items()})
     for field, col in wanted.items():
         if col not in present:
+            if title_like:
+                title = next((c for c in columns if c and not re.fullmatch(r"column\d+", c)), "")
+                raise InputError(f"column {col!r} (input.columns.{field}) is not in the file, whose row "
+                                 f"{header_row} looks like a title ({title!r}); set input.header_row to the row "
+                                 f"that names the columns (e.g. input.header_row={header_row + 1})")
             shown = ", ".join(columns[:12]) + (" …" if len(columns) > 12 else "")
             raise InputError(f"column {col!r} (input.columns.{field}) is not in the file; its columns are: {shown}")
 
