@@ -154,6 +154,8 @@ def register(app: typer.Typer) -> None:
     def trends(
         run_dir: Path = typer.Argument(..., help="A run folder written by 'voc run'."),
         period: str = typer.Option("month", "--period", "-p", help="month or week."),
+        by: Optional[str] = typer.Option(None, "--by", help="Segment name: trends and alerts of each of its "
+                                         "values, each against its own history."),
         as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
     ):
         """Per-theme trends (volume, net sentiment, NPS) and the alerts for emerging issues."""
@@ -161,23 +163,32 @@ def register(app: typer.Typer) -> None:
         from voc.cli.main import console, out_console
         from rich.table import Table
 
-        res = run_trends(run_dir, period)
+        res = run_trends(run_dir, period, by=by)
         if as_json:
             sys.stdout.write(json.dumps(res, ensure_ascii=False, default=str) + "\n")
             return
         labels = _labels(run_dir)
-        t = Table(title=f"alerts · {period} · {res['method']['summary']}", title_justify="left")
-        for col in ("period", "kind", "theme", "observed", "expected", "lift", "p"):
-            t.add_column(col, justify="left" if col in ("kind", "theme") else "right")
+        from rich import box
+
+        t = Table(title=f"alerts · {period}{f' · by {by}' if by else ''} · {res['method']['summary']}",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        cols = ("period", by, "kind", "theme", "obs.", "exp.", "lift", "p") if by else \
+            ("period", "kind", "theme", "obs.", "exp.", "lift", "p")
+        for col in cols:  # only the theme wraps, so the table stays readable at 80 columns
+            t.add_column(col, justify="left" if col in ("kind", "theme", by) else "right", no_wrap=col != "theme",
+                         min_width=10 if col == "theme" else None, overflow="fold")
         for a in res["alerts"]:
             theme = a.get("phrase") or ""
             if a.get("category"):
                 theme = f"{labels.get((a['taxonomy'], a['category']), a['category'])} {a['category']} {theme}".strip()
-            t.add_row(a["period"], a["kind"], theme, _fmt(a["observed"], "g"), _fmt(a.get("expected"), ".1f"),
-                      _fmt(a.get("lift"), ".2f"), _fmt(a.get("p_value"), ".2g"))
+            cells = [a["period"], a["kind"], theme, _fmt(a["observed"], "g"), _fmt(a.get("expected"), ".1f"),
+                     _fmt(a.get("lift"), ".2f"), _fmt(a.get("p_value"), ".2g")]
+            if by:
+                cells.insert(1, a["segment_value"])
+            t.add_row(*cells)
         out_console.print(t)
         console.print(f"{len(res['alerts'])} alert(s) over {res['periods']} {period}(s); "
-                      f"{res['themes']} theme(s)")
+                      f"{res['themes']} theme(s)" + (f"; each value of {by} against its own history" if by else ""))
 
 
 class _null:
