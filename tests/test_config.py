@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from voc.config import apply_overrides, dump_config, load_config, parse_override
+from voc.config import apply_overrides, dump_config, load_config, parse_override, parse_scale
 from voc.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,3 +132,34 @@ def test_overrides_by_index_apply_to_the_default_taxonomies():
         load_config(data=data, overrides=["taxonomies.2.mapper=rules"])
     with pytest.raises(ConfigError, match="list index"):
         load_config(data=data, overrides=["segment.user_dicts.0=a.txt"])  # an empty default list
+
+
+@pytest.mark.parametrize("written", ["0-10", "0~10", "0–10", "0～10", "0,10", "0, 10", " 0 - 10 ", "[0, 10]", "[0,10]"])
+def test_scales_accept_the_usual_spellings(written):
+    cfg = load_config(ROOT / "pipelines" / "demo.yaml", [f"input.nps_scale={written}", "input.csat_scale=1-5"])
+    assert cfg.input.nps_scale == (0, 10) and cfg.input.csat_scale == (1, 5)
+
+
+def test_scale_in_yaml_file_as_text(tmp_path):
+    data = yaml.safe_load((ROOT / "pipelines" / "demo.yaml").read_text(encoding="utf-8"))
+    data["input"]["path"] = str(ROOT / "voc" / "data" / "sample_voc.csv")
+    data["input"]["ces_scale"] = "1-7"
+    data["input"]["rating_scale"] = ["1", "10"]
+    cfg = load_config(data=data)
+    assert cfg.input.ces_scale == (1, 7) and cfg.input.rating_scale == (1, 10)
+
+
+@pytest.mark.parametrize("written", ["10-0", "abc", "[0, 10, 3]", "0.5-10", "5", "[true, 10]", "0-10-20"])
+def test_bad_scales_say_how_to_write_them(written):
+    with pytest.raises(ConfigError) as e:
+        load_config(ROOT / "pipelines" / "demo.yaml", [f"input.nps_scale={written}"])
+    msg = str(e.value)
+    assert "input.nps_scale" in msg and "0-10 or [0, 10]" in msg and "Value error" not in msg
+    assert "\n" not in msg
+
+
+@given(st.integers(-100, 100), st.integers(1, 100), st.sampled_from(["-", "~", "–", ",", "～"]))
+@settings(max_examples=60, deadline=None)
+def test_parse_scale_round_trips(low, width, sep):
+    assert parse_scale(f"{low}{sep}{low + width}") == (low, low + width)
+    assert parse_scale([low, low + width]) == (low, low + width)

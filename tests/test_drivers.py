@@ -290,6 +290,9 @@ def test_cli_drivers(demo_run):
     res = runner.invoke(app, ["drivers", str(demo_run), "-t", "rater", "--top", "3", "--boot", "0",
                               "--method", "rw"])
     assert res.exit_code == 0 and "信赖度" in res.stdout + res.output and "relative_weights" in res.output
+    assert "Δ neutral" in res.stdout and "--wide adds" in res.output  # CliRunner's 80 columns: compact
+    res = runner.invoke(app, ["drivers", str(demo_run), "-t", "rater", "--top", "3", "--boot", "0", "--wide"])
+    assert res.exit_code == 0 and "removed" in res.stdout and "reliability" in res.stdout
     res = runner.invoke(app, ["drivers", str(demo_run), "--outcome", "churn"])
     assert res.exit_code == 2 and "outcome column 'churn' is not in the data" in res.output
     assert "Traceback" not in res.output
@@ -457,3 +460,34 @@ def test_quadrant_performance_splits_at_zero_net_sentiment():
     t = res.themes.set_index("category")
     assert (t["net_sentiment"] < 0).all()
     assert t.loc["a", "quadrant"] == QUADRANTS[(True, False)]  # important and below zero: fix first
+
+
+def _driver_result(kind="nps"):
+    d = {"taxonomy": "touchpoint", "category": "ordering_payment", "polarity": "negative", "n_mentions": 1470,
+         "rank": 10, "importance": 19.6, "shapley_pct_ci_low": 16.4, "shapley_pct_ci_high": 36.2,
+         "odds_ratio": 12.93, "or_ci_low": 11.82, "or_ci_high": 14.69, "impact_neutral": -13.1,
+         "impact_neutral_ci_low": -17.1, "impact_neutral_ci_high": -12.0, "impact_removed": -14.8,
+         "impact_removed_ci_low": -18.9, "impact_removed_ci_high": -11.7}
+    return {"kind": kind, "taxonomy": "touchpoint", "grouping": "all", "group": "all", "n": 723, "metric": "NPS",
+            "metric_value": 1.52, "shapley_r2": 0.41, "ranked_by": "shapley", "drivers": [d, {**d, "rank": 11}]}
+
+
+@pytest.mark.parametrize("kind", ["nps", "csat"])
+def test_compact_drivers_table_fits_80_columns(kind):
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from voc.cli.analysis import drivers_table
+
+    labels = {("touchpoint", "ordering_payment"): "下单/支付/平台"}
+    con = Console(width=80, record=True)
+    con.print(drivers_table(_driver_result(kind), labels, wide=False))
+    lines = con.export_text().splitlines()
+    assert max(cell_len(line) for line in lines) <= 80
+    rows = [line for line in lines if "下单/支付/平台 −" in line]
+    assert len(rows) == 2 and "(16.4…36.2)" in rows[0]   # one line per driver, intervals unbroken
+    assert ("(-17.1…-12.0)" if kind == "nps" else "(-18.9…-11.7)") in rows[0]
+    con = Console(width=200, record=True)
+    con.print(drivers_table(_driver_result(kind), labels, wide=True))
+    text = con.export_text()
+    assert "ordering_payment" in text and "(11.82…14.69)" in text and "Δ if removed" in text

@@ -313,3 +313,83 @@ def test_jsonl_row_is_the_line_number(tmp_path):
     assert df[ROW].tolist() == [1, 4, 6]
     assert [(r.row, r.reason.split(":")[0]) for r in rejected] == [(3, "invalid JSON"),
                                                                    (5, "JSON value is not an object")]
+
+
+# --- a title above the header (input.header_row) ------------------------------------------------------------
+
+@pytest.mark.parametrize("block", [1 << 20, 7])
+def test_csv_header_row_skips_a_title_and_keeps_row_numbers(tmp_path, block, monkeypatch):
+    monkeypatch.setattr(DelimitedReader, "BLOCK", block)
+    p = tmp_path / "title.csv"
+    # line 1 a title, line 2 blank, line 3 a quoted two-line note, line 5 the header
+    p.write_bytes('2026年NPS调研答卷导出\r\n\r\n"说明：\r\n0-10分",,\r\nid,nps,text\r\n'
+                  'A1,9,信号好\r\nA2,3,网速,慢\r\nA3,0,"装机\r\n太慢"\r\n'.encode("utf-8"))
+    r, df, rejected = read_all(p, chunk_size=2, header_row=5)
+    assert r.columns == ["id", "nps", "text"] and not r.title_like
+    assert df["text"].tolist() == ["信号好", "装机\r\n太慢"] and df[ROW].tolist() == [1, 3]
+    assert [(x.row, x.reason) for x in rejected] == [(2, "malformed row: 4 fields, expected 3")]
+    r = open_reader(p)
+    assert r.columns == ["2026年NPS调研答卷导出"] and r.title_like
+    with pytest.raises(InputError, match="line 4 of title.csv .input.header_row. is blank, inside a quoted"):
+        open_reader(p, header_row=4)
+    with pytest.raises(InputError, match="line 2 of title.csv"):
+        open_reader(p, header_row=2)
+    with pytest.raises(InputError, match="past the end"):
+        open_reader(p, header_row=99)
+
+
+def test_csv_header_row_beyond_the_first_block(tmp_path):
+    p = tmp_path / "long.tsv"
+    p.write_text("很长的标题" * 5000 + "\n" * 3 + "id\ttext\n1\t好\n", encoding="utf-8")
+    _, df, rejected = read_all(p, header_row=4)
+    assert df["text"].tolist() == ["好"] and df[ROW].tolist() == [1] and not rejected
+
+
+def test_excel_header_row(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["2026年NPS调研答卷导出"])
+    ws.append([])
+    ws.append(["答卷编号", "推荐意愿", "意见"])
+    ws.append(["A1", 9, "信号好"])
+    ws.append([])
+    ws.append(["A2", 3, "网速慢"])
+    p = tmp_path / "title.xlsx"
+    wb.save(p)
+    r, df, _ = read_all(p, header_row=3)
+    assert r.columns == ["答卷编号", "推荐意愿", "意见"] and df["意见"].tolist() == ["信号好", "网速慢"]
+    assert df[ROW].tolist() == [1, 3]  # sheet row = row + header_row
+    r = open_reader(p)
+    assert r.title_like and r.columns[0] == "2026年NPS调研答卷导出"
+    cmap = InputConfig(path=p, columns={"text": "意见"}).columns
+    with pytest.raises(InputError, match=r"row 1 looks like a title \('2026年NPS调研答卷导出'\); set input.header_row"):
+        check_columns(r.columns, cmap, r.title_like)
+    with pytest.raises(InputError, match="row 2 of title.xlsx .input.header_row. is empty"):
+        open_reader(p, header_row=2)
+
+
+def test_header_row_is_for_csv_and_excel_only(jsonl_file):
+    with pytest.raises(InputError, match="input.header_row applies to CSV, TSV and Excel files, not jsonl"):
+        open_reader(jsonl_file, header_row=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(titles=st.lists(st.sampled_from(["标题", "", '"多行\n标题"', "导出时间,2026-06-28,"]), max_size=4),
+       block=st.sampled_from([5, 64, 1 << 20]))
+def test_title_lines_do_not_change_rows(tmp_path_factory, titles, block):
+    body = 'id,text\n1,好\n2,"差,\n评"\n3,多,余\n4,行\n'
+    folder = tmp_path_factory.mktemp("t")
+    plain, titled = folder / "plain.csv", folder / "titled.csv"
+    plain.write_text(body, encoding="utf-8")
+    titled.write_text("".join(t + "\n" for t in titles) + body, encoding="utf-8")
+    header_row = 1 + sum(t.count("\n") + 1 for t in titles)
+    got = []
+    for p, h in ((plain, 1), (titled, header_row)):
+        r = open_reader(p, header_row=h)
+        r.BLOCK = block
+        chunks = list(r)
+        got.append((pd.concat([c.frame for c in chunks]).values.tolist(),
+                    [(x.row, x.raw) for c in chunks for x in c.rejected]))
+    assert got[0] == got[1]

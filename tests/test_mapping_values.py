@@ -227,3 +227,75 @@ def test_degree_words_are_never_keywords():
     seg = Segmenter()
     kws = seg.keywords(seg.content_tokens(seg.cut("有点卡，有点慢，但是界面有点好看，有点")))
     assert "有点" not in kws and "但是" not in kws
+
+
+@pytest.mark.parametrize("raw, want", [
+    ("46090", "2026-03-09 00:00:00"),            # an Excel date stored as a serial number
+    ("46090.0", "2026-03-09 00:00:00"),
+    ("46090.75", "2026-03-09 18:00:00"),          # the fraction is the time of day
+    ("２０２６０６２８", "2026-06-28 00:00:00"),   # yyyymmdd, full width: not a serial number
+    ("20260628", "2026-06-28 00:00:00"),
+    ("1782651600", "2026-06-28 21:00:00"),        # epoch seconds: wall-clock time in Asia/Shanghai
+    ("1782651600123", "2026-06-28 21:00:00.123000"),  # epoch milliseconds
+])
+def test_plain_number_dates(raw, want):
+    got = parse_dates(pd.Series([raw, "2026-01-02"]))
+    assert str(got.iloc[0]) == want and str(got.iloc[1]) == "2026-01-02 00:00:00"
+
+
+@pytest.mark.parametrize("raw", ["19999", "80000", "99999", "1.5", "202606", "12345678901", "0", "9999999999",
+                                 "9223343237000"])
+def test_implausible_plain_numbers_are_not_dates(raw):
+    assert parse_dates(pd.Series([raw])).isna().all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dates(pd.Timestamp("1954-10-03").date(), pd.Timestamp("2119-01-04").date()), st.integers(0, 86399))
+def test_excel_serials_and_yyyymmdd_agree(day, secs):
+    ts = pd.Timestamp(day) + pd.Timedelta(seconds=secs)
+    serial = (ts - pd.Timestamp("1899-12-30")) / pd.Timedelta(days=1)
+    got = parse_dates(pd.Series([f"{serial:.10f}", str(int(serial)), day.strftime("%Y%m%d")]))
+    assert abs(got.iloc[0] - ts) <= pd.Timedelta(seconds=1)
+    assert got.iloc[1] == got.iloc[2] == pd.Timestamp(day)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1_000_000_000, 4_102_444_799))
+def test_epoch_seconds_and_millis(sec):
+    want = pd.Timestamp(sec, unit="s", tz="UTC").tz_convert("Asia/Shanghai").tz_localize(None)
+    got = parse_dates(pd.Series([str(sec), str(sec * 1000)]))
+    assert got.tolist() == [want, want]
+
+
+def test_scores_in_chinese_numerals_and_full_marks():
+    got = parse_scores(pd.Series(["九分", "十分", "零分", "〇分", "两分", " 八 ", "满分", "十分满意", "一般", "十一分"]),
+                       0, 10, integer=True)
+    assert got.iloc[:7].tolist() == [9, 10, 0, 0, 2, 8, 10] and got.iloc[7:].isna().all()
+    assert parse_scores(pd.Series(["满分", "五星", "四分"]), 1, 5).tolist() == [5, 5, 4]
+
+
+def test_integer_scales_null_fractions():
+    s = pd.Series(["9.5", "9.0", "9", "7.25分", "4.5"])
+    nps = parse_scores(s, 0, 10, integer=True)
+    assert nps.isna().tolist() == [True, False, False, True, True] and nps.iloc[1] == 9
+    assert parse_scores(s, 0, 10).tolist() == [9.5, 9.0, 9.0, 7.25, 4.5]  # rating: half stars are real
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10), st.sampled_from(["{}", "{}分", " {} "]))
+def test_chinese_numeral_scores(v, fmt):
+    numeral = "零一二三四五六七八九十"[v]
+    assert parse_scores(pd.Series([fmt.format(numeral)]), 0, 10, integer=True).iloc[0] == v
+
+
+def test_fractional_nps_is_counted_invalid_and_rating_keeps_half_stars(tmp_path):
+    from voc.config import InputConfig
+    from voc.io.mapping import map_columns
+
+    frame = pd.DataFrame({"t": ["信号很好", "网速慢", "还行", "客服态度好"], "n": ["9.5", "九分", "满分", "3"],
+                          "c": ["4", "4.5", "五分", ""], "r": ["4.5", "5", "", "3"], ROW: [2, 3, 4, 5]})
+    cfg = InputConfig(path=tmp_path / "x.csv", columns={"text": "t", "nps": "n", "csat": "c", "rating": "r"})
+    out, rejected, warnings = map_columns(frame, cfg)
+    assert not rejected and out["nps"].tolist()[1:] == [9, 10, 3] and pd.isna(out["nps"].iloc[0])
+    assert warnings["nps_invalid"] == 1 and warnings["csat_invalid"] == 1 and warnings["rating_invalid"] == 0
+    assert out["csat"].iloc[2] == 5 and out["rating"].iloc[0] == 4.5

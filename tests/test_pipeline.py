@@ -90,6 +90,20 @@ def test_query_filters(fixture_run):
         query_comments(out / "nope", CommentQuery())
 
 
+def test_query_category_by_chinese_name(fixture_run):
+    _, out = fixture_run
+    by_key = query_comments(out, CommentQuery(category="delivery", limit=None))["id"].tolist()
+    assert by_key and "A1" in by_key
+    for spec in ("物流配送", "touchpoint/物流配送", " 物流配送 ", "delivery ", "Delivery"):
+        assert query_comments(out, CommentQuery(category=spec, limit=None))["id"].tolist() == by_key, spec
+    with pytest.raises(InputError) as e:
+        query_comments(out, CommentQuery(category="宽带"))
+    msg = str(e.value)
+    assert "no category '宽带'" in msg and "delivery (物流配送)" in msg and "responsiveness (" in msg
+    with pytest.raises(InputError, match=r"no category .物流配送.*responsiveness"):
+        query_comments(out, CommentQuery(category="rater/物流配送"))  # 物流配送 is touchpoint's, not rater's
+
+
 @pytest.mark.parametrize("fixture", ["csv_gbk", "xlsx_file", "jsonl_file", "parquet_file", "tsv_file"])
 def test_other_formats_run(fixture, request, tmp_path):
     path = request.getfixturevalue(fixture)
@@ -320,3 +334,24 @@ def test_a_run_records_its_models_once(csv_utf8, tmp_path, monkeypatch):
     from voc.report.html import render_report
 
     assert footer in render_report(tmp_path / "run")  # re-rendered later: from summary.json
+
+
+def test_title_row_above_the_header(tmp_path, csv_utf8):
+    """A survey export with a title line: without input.header_row one sentence says to set it; with it
+    every row is accounted for and the quarantine keeps data-row numbers."""
+    from tests.conftest import pipeline_data
+    from voc.config import load_config
+    from voc.errors import InputError
+    from voc.pipeline import run_pipeline
+
+    p = tmp_path / "title.csv"
+    p.write_bytes("2026年NPS调研答卷导出\n".encode("utf-8") + csv_utf8.read_bytes() + "A9,2026-07-09,App,外卖,上海,,\n".encode())
+    data = pipeline_data(p, tmp_path / "r")
+    with pytest.raises(InputError, match="looks like a title .*input.header_row=2"):
+        run_pipeline(load_config(data=data))
+    data["input"]["header_row"] = 2
+    res = run_pipeline(load_config(data=data))
+    plain = run_pipeline(load_config(data=pipeline_data(csv_utf8, tmp_path / "plain")))
+    assert res.balanced and res.rows_in == plain.rows_in + 1 and res.written == plain.written
+    q = (tmp_path / "r" / "quarantine.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
+    assert [line.split(",")[:2] for line in q] == [[str(plain.rows_in + 1), "empty text"]]

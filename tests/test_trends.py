@@ -167,3 +167,55 @@ def test_cli_trends(demo_run):
     assert res.exit_code == 0 and "alert(s) over" in res.output
     res = runner.invoke(app, ["trends", str(demo_run), "--period", "day"])
     assert res.exit_code == 2 and "unknown trend period" in res.output
+
+
+def _province_store(path):
+    """Five provinces, 50 comments each a month for 8 months, 10 'install' mentions each (20% negative). In
+    the last month 8 of 河南's 10 are negative: 32% overall (no alert there), 80% in 河南."""
+    comments, mentions = [], []
+    provinces = ["河南", "四川", "湖北", "山东", "广东"]
+    for m in range(MONTHS):
+        for p, prov in enumerate(provinces):
+            for i in range(50):
+                cid = f"c{m}-{p}-{i}"
+                comments.append({"id": cid, "date": datetime(2026, 1 + m, 1 + i % 28), "quality": "ok",
+                                 "nps": float(i % 11), "keywords": [], "seg_province": prov})
+                if i < 10:
+                    neg = i < (8 if (prov == "河南" and m == MONTHS - 1) else 2)
+                    mentions.append({"comment_id": cid, "taxonomy": "tp", "category": "install", "stage": None,
+                                     "polarity": "negative" if neg else "positive", "evidence": "", "phrase": "",
+                                     "clause": ""})
+    con = duckdb.connect(str(path))
+    c, mm = pd.DataFrame(comments), pd.DataFrame(mentions)  # noqa: F841 (read by DuckDB)
+    con.execute("CREATE TABLE comments AS SELECT * FROM c")
+    con.execute("CREATE TABLE mentions AS SELECT * FROM mm")
+    con.close()
+    return path
+
+
+def test_trends_by_segment_find_a_provincial_problem(tmp_path):
+    path = _province_store(tmp_path / "voc.duckdb")
+    overall = run_trends(path)
+    assert not [a for a in overall["alerts"] if a["kind"] == "negative_share"]
+    res = run_trends(path, by="province")
+    neg = [a for a in res["alerts"] if a["kind"] == "negative_share"]
+    assert [(a["segment"], a["segment_value"], a["period"], a["category"]) for a in neg] == [
+        ("province", "河南", "2026-08", "install")]
+    assert res["by"] == "province" and len(res["trends"]) == 5 * MONTHS
+    henan = [t for t in res["trends"] if t["segment_value"] == "河南" and t["period"] == "2026-08"]
+    assert henan[0]["volume"] == 10 and henan[0]["negative"] == 8 and henan[0]["comments"] == 50
+    assert run_trends(path, by="seg_province")["alerts"] == res["alerts"]
+    with pytest.raises(InputError, match="segment 'city' is not in this run; its segments are: province"):
+        run_trends(path, by="city")
+
+
+def test_cli_trends_by_segment(tmp_path):
+    path = _province_store(tmp_path / "voc.duckdb")
+    runner = CliRunner()
+    res = runner.invoke(app, ["trends", str(tmp_path), "--by", "province"])
+    assert res.exit_code == 0, res.output
+    assert "河南" in res.stdout and "negative_share" in res.stdout and "each value of province" in res.output
+    res = runner.invoke(app, ["trends", str(tmp_path), "--by", "province", "--json"])
+    assert json.loads(res.stdout)["alerts"][0]["segment_value"] == "河南"
+    res = runner.invoke(app, ["trends", str(tmp_path), "--by", "city"])
+    assert res.exit_code == 2 and "segment 'city' is not in this run" in res.output and "Traceback" not in res.output

@@ -20,6 +20,53 @@ from voc.errors import ConfigError
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+_SCALE_TEXT = re.compile(r"^\s*(-?\d+)\s*(?:-|~|～|–|—|,|，|to)\s*(-?\d+)\s*$")
+
+
+def parse_scale(v: Any, name: str = "scale") -> tuple[int, int]:
+    """Read a score scale written as ``[0, 10]``, ``"0-10"``, ``"0~10"``, ``"0–10"`` or ``"0,10"``.
+
+    Parameters
+    ----------
+    v : the configured value (a two-item list or tuple, or a string).
+    name : the config key, for the error message.
+
+    Returns
+    -------
+    tuple of int
+        ``(low, high)`` with ``low < high``.
+
+    Raises
+    ------
+    ValueError
+        With one sentence saying how to write the scale (pydantic turns it into a ConfigError).
+    """
+    hint = f"write {name} as two whole numbers, low then high, such as 0-10 or [0, 10]"
+    if isinstance(v, str):
+        m = _SCALE_TEXT.match(v)
+        if not m:
+            raise ValueError(f"{hint}; got {v!r}")
+        pair = [m.group(1), m.group(2)]
+    elif isinstance(v, (list, tuple)) and len(v) == 2:
+        pair = list(v)
+    else:
+        raise ValueError(f"{hint}; got {v!r}")
+    out = []
+    for x in pair:
+        if isinstance(x, bool):
+            raise ValueError(f"{hint}; got {v!r}")
+        if isinstance(x, float) and x.is_integer():
+            x = int(x)
+        if isinstance(x, str) and re.fullmatch(r"\s*-?\d+\s*", x):
+            x = int(x)
+        if not isinstance(x, int):
+            raise ValueError(f"{hint}; got {v!r}")
+        out.append(x)
+    if out[0] >= out[1]:
+        raise ValueError(f"{hint} (low first); got {v!r}")
+    return out[0], out[1]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +106,9 @@ class InputConfig(_Strict):
     encoding: str = "auto"
     sheet: str | int | None = None
     chunk_size: int = Field(2000, ge=1)
+    # the row that names the columns (1-based: the sheet's row number, the CSV/TSV file's line number); rows
+    # above it (a title such as 2026年NPS调研答卷导出) are skipped. CSV, TSV and Excel only
+    header_row: int = Field(1, ge=1)
     columns: ColumnMap
     nps_scale: tuple[int, int] = (0, 10)
     csat_scale: tuple[int, int] = (1, 5)
@@ -68,6 +118,11 @@ class InputConfig(_Strict):
     timezone: str = "Asia/Shanghai"
     # a row whose id was already seen goes to the quarantine ("quarantine") or is kept ("keep")
     duplicate_ids: Literal["quarantine", "keep"] = "quarantine"
+
+    @field_validator("nps_scale", "csat_scale", "rating_scale", "ces_scale", mode="before")
+    @classmethod
+    def _scale(cls, v: Any, info) -> Any:
+        return parse_scale(v, info.field_name)
 
     @field_validator("timezone")
     @classmethod
@@ -268,7 +323,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"invalid pipeline config at '{loc}': {err['msg']}") from None
+        msg = err["msg"].removeprefix("Value error, ")  # pydantic's prefix on a validator's own sentence
+        raise ConfigError(f"invalid pipeline config at '{loc}': {msg}") from None
     if base is not None:
         cfg = _resolve_paths(cfg, base)
     return cfg

@@ -208,9 +208,9 @@ class PipelineRun:
         cfg = resolve_auto(cfg)  # the run's config.yaml names the models actually used
         self.cfg = cfg
         self.reader = open_reader(cfg.input.path, cfg.input.format, cfg.input.chunk_size, cfg.input.encoding,
-                                  cfg.input.sheet)
+                                  cfg.input.sheet, cfg.input.header_row)
         try:
-            check_columns(self.reader.columns, cfg.input.columns)
+            check_columns(self.reader.columns, cfg.input.columns, self.reader.title_like, cfg.input.header_row)
         except InputError as e:
             sheets = getattr(self.reader, "sheets", [])
             if cfg.input.sheet is None and len(sheets) > 1:  # the data is often not on the first sheet

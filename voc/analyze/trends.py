@@ -222,22 +222,78 @@ def method_text(**params) -> dict:
     return d
 
 
-def run_trends(run_dir: str | Path, period: str = "month", **params) -> dict:
-    """Trends and alerts of a run folder, JSON-ready (``alerts``, ``trends``, ``method``)."""
+def _segment_connections(run_dir: str | Path, by: str):
+    """``(column, value, connection)`` for each value of segment ``by``, most comments first: an in-memory
+    DuckDB connection whose ``comments`` and ``mentions`` views hold only that value's rows of the store."""
+    from voc.store.query import store_path
+
+    path = "'" + str(store_path(run_dir)).replace("'", "''") + "'"
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {path} AS s (READ_ONLY)")
+        cols = [r[0] for r in con.execute("DESCRIBE s.comments").fetchall()]
+        col = by if by in cols and by.startswith("seg_") else f"seg_{by}"
+        if col not in cols:
+            segs = [c[4:] for c in cols if c.startswith("seg_")]
+            raise InputError(f"segment {by!r} is not in this run; its segments are: {', '.join(segs) or 'none'}")
+        values = [r[0] for r in con.execute(f'SELECT "{col}" FROM s.comments WHERE "{col}" IS NOT NULL '
+                                            f'GROUP BY 1 ORDER BY count(*) DESC, 1').fetchall()]
+    finally:
+        con.close()
+    for v in values:
+        sub = duckdb.connect()
+        try:
+            sub.execute(f"ATTACH {path} AS s (READ_ONLY)")
+            lit = "'" + str(v).replace("'", "''") + "'"
+            sub.execute(f'CREATE VIEW comments AS SELECT * FROM s.comments WHERE "{col}" = {lit}')
+            sub.execute("CREATE VIEW mentions AS SELECT * FROM s.mentions WHERE comment_id IN (SELECT id FROM comments)")
+            yield col, str(v), sub
+        finally:
+            sub.close()
+
+
+def run_trends(run_dir: str | Path, period: str = "month", by: str | None = None, **params) -> dict:
+    """Trends and alerts of a run folder, JSON-ready (``alerts``, ``trends``, ``method``).
+
+    Parameters
+    ----------
+    run_dir : a folder written by ``voc run`` (or its ``voc.duckdb``).
+    period : ``month`` or ``week``.
+    by : a segment name (``province`` or ``seg_province``): trends and alerts of each of its values
+        separately, each value tested against its own history (rows gain ``segment`` and ``segment_value``;
+        q-values are per value). More tests mean more chance alerts: read them as screening hints.
+    **params : alert thresholds (see :data:`DEFAULTS`).
+    """
     from voc.store.query import connect
 
     _period_expr(period)
-    con = connect(run_dir)
-    try:
-        tr = theme_trends(con, period)
-        al = alerts(con, tr, period, **params)
-    finally:
-        con.close()
+    if by is None:
+        con = connect(run_dir)
+        try:
+            tr = theme_trends(con, period)
+            al = alerts(con, tr, period, **params)
+        finally:
+            con.close()
+    else:
+        trs, als = [], []
+        for col, value, con in _segment_connections(run_dir, by):
+            tr = theme_trends(con, period)
+            al = alerts(con, tr, period, **params)
+            for df in (tr, al):
+                df.insert(0, "segment_value", value)
+                df.insert(0, "segment", col[4:])
+            trs.append(tr)
+            als.append(al)
+        if not trs:
+            raise InputError(f"segment {by!r} has no values in this run; analyse without --by")
+        tr = pd.concat(trs, ignore_index=True)
+        al = pd.concat(als, ignore_index=True)
+        al = al.sort_values(["period", "kind", "p_value"], na_position="last").reset_index(drop=True)
 
     def recs(df):
         return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v.item() if isinstance(v, np.generic)
                      else None if v is pd.NA else v) for k, v in r.items()} for r in df.to_dict(orient="records")]
 
-    return {"run": str(run_dir), "period": period, "periods": int(tr["period"].nunique()),
+    return {"run": str(run_dir), "period": period, "by": by, "periods": int(tr["period"].nunique()),
             "themes": int(len(tr[["taxonomy", "category"]].drop_duplicates())), "method": method_text(**params),
             "alerts": recs(al), "trends": recs(tr)}

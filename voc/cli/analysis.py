@@ -35,8 +35,21 @@ def _ci(lo, hi, spec: str = ".1f") -> str:
     return "" if lo is None or hi is None else f" ({format(lo, spec)}…{format(hi, spec)})"
 
 
-def drivers_table(res: dict, labels: dict, top: int = 0):
-    """A Rich table of one driver result (one taxonomy × group); CIs in parentheses."""
+WIDE_FROM = 130  # terminal columns from which ``voc drivers`` shows every column by default
+
+
+def drivers_table(res: dict, labels: dict, top: int = 0, wide: bool = True):
+    """A Rich table of one driver result (one taxonomy × group); CIs in parentheses.
+
+    Parameters
+    ----------
+    res : one driver result of :func:`voc.analyze.driverstore.run_drivers`.
+    labels : ``(taxonomy, key)`` → category name.
+    top : show only the first ``top`` drivers (0: all).
+    wide : every column (category key, odds-ratio interval, both impacts for NPS); when False a table that
+        fits 80 columns: the category's name (its key when it has none), importance and one impact with
+        intervals, the odds ratio without (for NPS the impact is Δ if neutral).
+    """
     from rich import box
     from rich.table import Table
 
@@ -45,23 +58,32 @@ def drivers_table(res: dict, labels: dict, top: int = 0):
     title = (f"{res['taxonomy']} · {res['grouping']}={res['group']} · n={res['n']} · {res['metric']} "
              f"{_fmt(res['metric_value'], '.2f')} · R²={_fmt(res.get('shapley_r2') or res.get('rw_r2'), '.3f')}")
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    heads = ["#", "driver", "n", "importance %", "odds ratio"]
-    heads += ["Δ if neutral", "Δ if removed"] if nps else ["Δ if removed"]
-    for col in heads:
-        t.add_column(col, justify="left" if col == "driver" else "right", overflow="fold")
+    if wide:
+        heads = ["#", "driver", "n", "importance %", "odds ratio"]
+        heads += ["Δ if neutral", "Δ if removed"] if nps else ["Δ if removed"]
+    else:
+        heads = ["#", "driver", "n", "imp. %", "OR", "Δ neutral" if nps else "Δ removed"]
+    for col in heads:  # compact: numbers and their intervals never wrap (the table fits 80 columns)
+        t.add_column(col, justify="left" if col == "driver" else "right", overflow="fold",
+                     no_wrap=not wide and col != "driver")
     ranked = res["ranked_by"]
     for d in res["drivers"][:top] if top else res["drivers"]:
         name = labels.get((d["taxonomy"], d["category"]), "")
         key = {"shapley": "shapley_pct", "relative_weights": "rw_pct"}.get(ranked)
         imp_ci = _ci(d.get(f"{key}_ci_low"), d.get(f"{key}_ci_high")) if key else ""
-        cells = [str(d["rank"]), f"{name} {d['category']} {pol.get(d['polarity'], '')}".strip(),
-                 str(d["n_mentions"]), _fmt(d["importance"]) + imp_ci,
-                 _fmt(d.get("odds_ratio"), ".2f") + _ci(d.get("or_ci_low"), d.get("or_ci_high"), ".2f")]
-        if nps:
-            cells.append(_fmt(d.get("impact_neutral"), "+.1f")
-                         + _ci(d.get("impact_neutral_ci_low"), d.get("impact_neutral_ci_high"), "+.1f"))
-        cells.append(_fmt(d.get("impact_removed"), "+.1f")
-                     + _ci(d.get("impact_removed_ci_low"), d.get("impact_removed_ci_high"), "+.1f"))
+        neutral = (_fmt(d.get("impact_neutral"), "+.1f")
+                   + _ci(d.get("impact_neutral_ci_low"), d.get("impact_neutral_ci_high"), "+.1f"))
+        removed = (_fmt(d.get("impact_removed"), "+.1f")
+                   + _ci(d.get("impact_removed_ci_low"), d.get("impact_removed_ci_high"), "+.1f"))
+        sign = pol.get(d["polarity"], "")
+        if wide:
+            cells = [str(d["rank"]), f"{name} {d['category']} {sign}".strip(), str(d["n_mentions"]),
+                     _fmt(d["importance"]) + imp_ci,
+                     _fmt(d.get("odds_ratio"), ".2f") + _ci(d.get("or_ci_low"), d.get("or_ci_high"), ".2f")]
+            cells += [neutral, removed] if nps else [removed]
+        else:
+            cells = [str(d["rank"]), f"{name or d['category']} {sign}".strip(), str(d["n_mentions"]),
+                     _fmt(d["importance"]) + imp_ci, _fmt(d.get("odds_ratio"), ".2f"), neutral if nps else removed]
         t.add_row(*cells)
     return t
 
@@ -90,6 +112,10 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="Random seed."),
         min_rows: int = typer.Option(30, "--min-rows", help="Fewest rows with an outcome to analyse a group."),
         top: int = typer.Option(0, "--top", help="Show only the top N drivers per table (0 for all)."),
+        wide: Optional[bool] = typer.Option(None, "--wide/--compact",
+                                            help="Every column (category keys, odds-ratio intervals, both NPS "
+                                                 f"impacts) or a table for 80 columns; default: wide from "
+                                                 f"{WIDE_FROM} columns."),
         as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
     ):
         """Rank the drivers of an outcome (NPS, CSAT, ...) with importance, impact and confidence intervals."""
@@ -103,8 +129,10 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps(res, ensure_ascii=False, default=str) + "\n")
             return
         labels = _labels(run_dir)
+        if wide is None:
+            wide = out_console.width >= WIDE_FROM
         for r in res["results"]:
-            out_console.print(drivers_table(r, labels, top))
+            out_console.print(drivers_table(r, labels, top, wide))
             for note in r["notes"]:
                 console.print(f"[yellow]note:[/] {note}")
         first = res["results"][0]
@@ -112,6 +140,9 @@ def register(app: typer.Typer) -> None:
                       f"importance: % of the model fit by {first['ranked_by']}"
                       + (f" ({first['shapley_method']})" if first.get("shapley_method") else "")
                       + (f"; OR: odds of {first['logistic_target']}" if first.get("logistic_target") else ""))
+        if not wide:
+            console.print("[dim]imp.: importance; OR: odds ratio; --wide adds category keys, OR intervals"
+                          + (" and Δ if removed" if first["kind"] == "nps" else "") + "[/]")
         for d in first["impact_definitions"]:
             console.print(f"[dim]{d}[/]")
         for s in res["skipped"]:
@@ -123,6 +154,8 @@ def register(app: typer.Typer) -> None:
     def trends(
         run_dir: Path = typer.Argument(..., help="A run folder written by 'voc run'."),
         period: str = typer.Option("month", "--period", "-p", help="month or week."),
+        by: Optional[str] = typer.Option(None, "--by", help="Segment name: trends and alerts of each of its "
+                                         "values, each against its own history."),
         as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
     ):
         """Per-theme trends (volume, net sentiment, NPS) and the alerts for emerging issues."""
@@ -130,23 +163,32 @@ def register(app: typer.Typer) -> None:
         from voc.cli.main import console, out_console
         from rich.table import Table
 
-        res = run_trends(run_dir, period)
+        res = run_trends(run_dir, period, by=by)
         if as_json:
             sys.stdout.write(json.dumps(res, ensure_ascii=False, default=str) + "\n")
             return
         labels = _labels(run_dir)
-        t = Table(title=f"alerts · {period} · {res['method']['summary']}", title_justify="left")
-        for col in ("period", "kind", "theme", "observed", "expected", "lift", "p"):
-            t.add_column(col, justify="left" if col in ("kind", "theme") else "right")
+        from rich import box
+
+        t = Table(title=f"alerts · {period}{f' · by {by}' if by else ''} · {res['method']['summary']}",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        cols = ("period", by, "kind", "theme", "obs.", "exp.", "lift", "p") if by else \
+            ("period", "kind", "theme", "obs.", "exp.", "lift", "p")
+        for col in cols:  # only the theme wraps, so the table stays readable at 80 columns
+            t.add_column(col, justify="left" if col in ("kind", "theme", by) else "right", no_wrap=col != "theme",
+                         min_width=10 if col == "theme" else None, overflow="fold")
         for a in res["alerts"]:
             theme = a.get("phrase") or ""
             if a.get("category"):
                 theme = f"{labels.get((a['taxonomy'], a['category']), a['category'])} {a['category']} {theme}".strip()
-            t.add_row(a["period"], a["kind"], theme, _fmt(a["observed"], "g"), _fmt(a.get("expected"), ".1f"),
-                      _fmt(a.get("lift"), ".2f"), _fmt(a.get("p_value"), ".2g"))
+            cells = [a["period"], a["kind"], theme, _fmt(a["observed"], "g"), _fmt(a.get("expected"), ".1f"),
+                     _fmt(a.get("lift"), ".2f"), _fmt(a.get("p_value"), ".2g")]
+            if by:
+                cells.insert(1, a["segment_value"])
+            t.add_row(*cells)
         out_console.print(t)
         console.print(f"{len(res['alerts'])} alert(s) over {res['periods']} {period}(s); "
-                      f"{res['themes']} theme(s)")
+                      f"{res['themes']} theme(s)" + (f"; each value of {by} against its own history" if by else ""))
 
 
 class _null:

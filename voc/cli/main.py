@@ -77,7 +77,7 @@ def run(
 @friendly
 def query(
     run_dir: Path = typer.Argument(..., help="A run folder written by 'voc run'."),
-    category: Optional[str] = typer.Option(None, "--category", "-c", help="Category key, or taxonomy/key."),
+    category: Optional[str] = typer.Option(None, "--category", "-c", help="Category key or name (delivery, 物流配送), or taxonomy/key."),
     polarity: Optional[str] = typer.Option(None, "--polarity", "-p", help="Polarity of that category's mention."),
     sentiment: Optional[str] = typer.Option(None, "--sentiment", "-s", help="Overall comment sentiment."),
     since: Optional[str] = typer.Option(None, help="First date, YYYY-MM-DD."),

@@ -40,8 +40,17 @@ def _offset(m: re.Match) -> str:
     return f"{m[1]}+00:00" if (m["z"] or m["name"]) else m[0]
 
 
-def check_columns(columns: list[str], cmap: ColumnMap) -> None:
-    """Raise a clear error when a mapped column is not in the file."""
+def check_columns(columns: list[str], cmap: ColumnMap, title_like: bool = False, header_row: int = 1) -> None:
+    """Raise a clear error when a mapped column is not in the file.
+
+    Parameters
+    ----------
+    columns : the file's header.
+    cmap : the configured column map.
+    title_like : the header row has one filled cell, like a title (2026年NPS调研答卷导出) above the real
+        header: the error then suggests ``input.header_row``.
+    header_row : the configured header row (suggested plus one).
+    """
     present = set(columns)
     wanted = {"text": cmap.text}
     wanted.update({k: getattr(cmap, k) for k in ("id", "date", "channel", "source", "nps", "csat", "rating", "ces")
@@ -49,6 +58,11 @@ def check_columns(columns: list[str], cmap: ColumnMap) -> None:
     wanted.update({f"segments.{k}": v for k, v in cmap.segments.items()})
     for field, col in wanted.items():
         if col not in present:
+            if title_like:
+                title = next((c for c in columns if c and not re.fullmatch(r"column\d+", c)), "")
+                raise InputError(f"column {col!r} (input.columns.{field}) is not in the file, whose row "
+                                 f"{header_row} looks like a title ({title!r}); set input.header_row to the row "
+                                 f"that names the columns (e.g. input.header_row={header_row + 1})")
             shown = ", ".join(columns[:12]) + (" …" if len(columns) > 12 else "")
             raise InputError(f"column {col!r} (input.columns.{field}) is not in the file; its columns are: {shown}")
 
@@ -67,15 +81,56 @@ def _nfkc(s: pd.Series) -> pd.Series:
     return s
 
 
+# a date cell holding a plain number: Excel serial days from 5 digits (20000-79999: 1954-10-03 to 2119-01-04,
+# a fraction is the time of day), Unix epoch seconds from 10 digits and milliseconds from 13 (2001-09-09 to
+# 2099); 8 digits stay yyyymmdd (20260628) and every other number goes to the text parser
+_PLAIN_NUMBER = re.compile(r"(\d+)(?:\.\d+)?")
+EXCEL_SERIAL = (20000, 80000)
+EPOCH_END = 4102444800  # 2100-01-01 UTC
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
+
+def _numeric_dates(s: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series]:
+    """Dates of the cells of ``s`` that are Excel serial days or Unix epoch seconds / milliseconds, and the
+    mask of those cells (see :data:`_PLAIN_NUMBER`); epoch instants become wall-clock time in ``timezone``."""
+    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    whole = s.str.fullmatch(_PLAIN_NUMBER.pattern, na=False)
+    if not whole.any():
+        return out, whole
+    digits = s.str.extract(_PLAIN_NUMBER, expand=False).str.len().where(whole, 0)
+    num = pd.to_numeric(s.where(whole), errors="coerce")
+    serial = whole & (num >= EXCEL_SERIAL[0]) & (num < EXCEL_SERIAL[1])
+    secs = whole & (digits == 10) & (num < EPOCH_END)
+    millis = whole & (digits == 13) & (num < EPOCH_END * 1000)
+    if serial.any():
+        days = pd.to_timedelta(num[serial], unit="D").dt.round("s")
+        out[serial] = _EXCEL_EPOCH + days
+    for mask, unit in ((secs, "s"), (millis, "ms")):
+        if mask.any():
+            t = pd.to_datetime(num[mask], unit=unit, utc=True).dt.tz_convert(timezone).dt.tz_localize(None)
+            out[mask] = t.dt.round("ms" if unit == "ms" else "s")
+    return out, serial | secs | millis
+
+
 def parse_dates(values: pd.Series, timezone: str = "Asia/Shanghai") -> pd.Series:
     """Parse mixed date strings (ISO, 2026/6/7, 2026年7月8日, full-width digits, with or without time) to
     naive datetime64.
 
     A value with a UTC offset (``2026-06-28T23:00:00+08:00``, ``…Z``, ``… CST``: China Standard Time) becomes
-    the wall-clock time in ``timezone``, so a review posted just before midnight in China stays on its day. Unparseable values
-    become NaT.
+    the wall-clock time in ``timezone``, so a review posted just before midnight in China stays on its day.
+    A plain number is an Excel serial day (``46090`` is 2026-03-09, from 20000 to 79999), Unix epoch seconds
+    (10 digits) or milliseconds (13 digits; both before 2100, as wall-clock time in ``timezone``), or ``yyyymmdd``
+    (``20260628``). Unparseable values become NaT.
     """
     s = _nfkc(values.fillna("").astype(str)).str.strip()
+    numeric, is_num = _numeric_dates(s, timezone)
+    if is_num.any():
+        return _parse_text_dates(s.where(~is_num, ""), timezone).where(~is_num, numeric)
+    return _parse_text_dates(s, timezone)
+
+
+def _parse_text_dates(s: pd.Series, timezone: str) -> pd.Series:
+    """:func:`parse_dates` of the (NFKC-normalised, stripped) values that are not plain numbers."""
     s = s.str.replace(_CN_DATE, lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", regex=True)
     s = s.where(s != "")
     cst = s.str.contains("CST|北京时间", na=False)
@@ -117,16 +172,42 @@ def _to_datetime(s: pd.Series, timezone: str, utc: bool = False) -> pd.Series:
     return out
 
 
-def parse_scores(values: pd.Series, lo: float, hi: float) -> pd.Series:
-    """First number in each cell (``10分`` and full-width ``９`` work), or the number of filled stars
-    (``★★★☆☆`` is 3); values outside ``[lo, hi]`` become NaN."""
+# a whole cell written in Chinese numerals (九分, 十分, 零分, 两星); only whole cells, since 十分 inside a comment
+# (十分满意) means "very" and 一 is in 一般
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
+              "九": 9, "十": 10}
+_CN_SCORE = re.compile(r"\s*([零〇一二两三四五六七八九十])\s*(?:分|星|颗星)?\s*")
+_FULL_MARKS = re.compile(r"\s*满分\s*")
+INTEGER_SCORES = ("nps", "csat", "ces")  # per-respondent answers on a whole-number scale; rating may be 4.5 stars
+
+
+def parse_scores(values: pd.Series, lo: float, hi: float, integer: bool = False) -> pd.Series:
+    """First number in each cell (``10分`` and full-width ``９`` work), the number of filled stars
+    (``★★★☆☆`` is 3), a whole cell in Chinese numerals (``九分``, ``十分``, ``零分``) or ``满分`` (``hi``).
+
+    Parameters
+    ----------
+    values : the raw cells.
+    lo, hi : the scale; values outside it become NaN.
+    integer : when True a value with a fraction (``9.5``) becomes NaN (``9.0`` is 9).
+    """
     raw = _nfkc(values.fillna("").astype(str))
     s = raw.str.extract(f"({_NUM.pattern})", expand=False)
     stars = raw.str.fullmatch(r"\s*[★☆]+\s*")
     if stars.any():
         s = s.where(~stars, raw.str.count("★").astype(str))
+    if not raw.str.isascii().all():
+        cn = raw.str.fullmatch(_CN_SCORE.pattern)
+        if cn.any():
+            s = s.where(~cn, raw[cn].str.extract(_CN_SCORE.pattern, expand=False).map(_CN_DIGITS).astype(str))
+        full = raw.str.fullmatch(_FULL_MARKS.pattern)
+        if full.any():
+            s = s.where(~full, str(hi))
     num = pd.to_numeric(s, errors="coerce")
-    return num.where((num >= lo) & (num <= hi))
+    ok = (num >= lo) & (num <= hi)
+    if integer:
+        ok &= num == np.floor(num)
+    return num.where(ok)
 
 
 def _raw_lines(frame: pd.DataFrame) -> list[str]:
@@ -210,7 +291,7 @@ def map_columns(frame: pd.DataFrame, cfg: InputConfig) -> tuple[pd.DataFrame, li
         col = getattr(cm, key)
         if col:
             raw = frame[col].fillna("").astype(str).str.strip()
-            out[key] = parse_scores(raw, *scale)
+            out[key] = parse_scores(raw, *scale, integer=key in INTEGER_SCORES)
             warnings[f"{key}_invalid"] = int(((raw != "") & out[key].isna()).sum())
         else:
             out[key] = np.nan

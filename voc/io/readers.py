@@ -77,6 +77,7 @@ class Reader:
             raise InputError(f"input file {self.path} does not exist; check input.path")
         self.chunk_size = chunk_size
         self.columns: list[str] = []
+        self.title_like = False  # the header row has a single filled cell, like a title above the real header
         self.total: int = 1
         self.done: int = 0
 
@@ -119,8 +120,10 @@ class DelimitedReader(Reader):
     BLOCK = 1 << 20
     MAX_RECORD = 64 << 20
 
-    def __init__(self, path: Path, chunk_size: int = 5000, encoding: str = "auto", delimiter: str = ","):
+    def __init__(self, path: Path, chunk_size: int = 5000, encoding: str = "auto", delimiter: str = ",",
+                 header_row: int = 1):
         super().__init__(path, chunk_size)
+        self.header_row = header_row
         self.encoding = sniff_file_encoding(self.path, encoding)
         self.forced = bool(encoding) and encoding.lower() != "auto"
         self.delimiter = delimiter
@@ -162,17 +165,33 @@ class DelimitedReader(Reader):
                 carry = buf[sp.consumed:]
 
     def _header(self) -> list[str]:
+        """The header's cells; sets ``_skip``, the number of records up to and including the header (the
+        record that starts on line ``header_row``), and ``title_like``."""
+        raw, lines, records, found = b"", 1, 0, False  # lines: the line number at the block's start
         for buf, sp in self._blocks(1 << 14):
-            if len(sp.starts):
-                raw = buf[sp.starts[0]:sp.ends[0]]
-                break
-        else:
-            raw = b""
+            starts = sp.starts.tolist()
+            for k, start in enumerate(starts):
+                line = lines + buf.count(b"\n", 0, start)
+                if line >= self.header_row:
+                    if line == self.header_row:
+                        raw, found = buf[start:sp.ends[k]], True
+                    records += k
+                    break
+            else:
+                records += len(starts)
+                lines += buf.count(b"\n", 0, sp.consumed)
+                continue
+            break
+        if self.header_row > 1 and not found:
+            raise InputError(f"line {self.header_row} of {self.path.name} (input.header_row) is blank, inside a "
+                             f"quoted value or past the end; set input.header_row to the line that names the columns")
+        self._skip = records + 1
         text = self._decode_header(raw)
         quote = csv.QUOTE_MINIMAL if self.delimiter == "," else csv.QUOTE_NONE
         first = next(csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter, quoting=quote), None)
         if not first or not any(c.strip() for c in first):
             raise InputError(f"{self.path.name} is empty or has no header row; the first line must name the columns")
+        self.title_like = sum(bool(c.strip()) for c in first) == 1
         return [c.strip() for c in first]
 
     def _decode_header(self, raw: bytes) -> str:
@@ -208,12 +227,13 @@ class DelimitedReader(Reader):
         buf_frames: list[pd.DataFrame] = []
         n_buf = 0
         row = 0
-        header = True
+        skip = self._skip  # the header and the records above it (a title line)
         for buf, sp in self._blocks():
             starts, ends, fields = sp.starts, sp.ends, sp.fields
-            if header and len(starts):
-                starts, ends, fields = starts[1:], ends[1:], fields[1:]
-                header = False
+            if skip and len(starts):
+                k = min(skip, len(starts))
+                starts, ends, fields = starts[k:], ends[k:], fields[k:]
+                skip -= k
             rows = np.arange(row + 1, row + 1 + len(starts))
             row += len(starts)
             good = fields == ncols
@@ -407,7 +427,7 @@ def _take(buf: list[pd.DataFrame], n: int) -> tuple[pd.DataFrame, list[pd.DataFr
 class ExcelReader(Reader):
     """XLSX through openpyxl's read-only (streaming) mode."""
 
-    def __init__(self, path: Path, chunk_size: int = 5000, sheet: str | int | None = None):
+    def __init__(self, path: Path, chunk_size: int = 5000, sheet: str | int | None = None, header_row: int = 1):
         super().__init__(path, chunk_size)
         from openpyxl import load_workbook
 
@@ -426,12 +446,16 @@ class ExcelReader(Reader):
             if sheet not in self._wb.sheetnames:
                 raise InputError(f"{self.path.name} has no sheet {sheet!r}; sheets are {self._wb.sheetnames}")
             self._ws = self._wb[sheet]
-        self._rows = self._ws.iter_rows(values_only=True)
+        self._rows = self._ws.iter_rows(min_row=header_row, values_only=True)
         header = next(self._rows, None)
-        if not header or not any(h is not None for h in header):
+        if not header or not any(h is not None and _cell(h).strip() for h in header):
+            if header_row > 1:
+                raise InputError(f"row {header_row} of {self.path.name} (input.header_row) is empty; set "
+                                 f"input.header_row to the row that names the columns")
             raise InputError(f"{self.path.name} is empty or has no header row")
+        self.title_like = sum(bool(_cell(h).strip()) for h in header) == 1
         self.columns = [_cell(h).strip() or f"column{i + 1}" for i, h in enumerate(header)]
-        self.total = max((self._ws.max_row or 2) - 1, 1)
+        self.total = max((self._ws.max_row or 2) - header_row, 1)
 
     def __iter__(self) -> Iterator[RawChunk]:
         n = len(self.columns)
@@ -576,8 +600,11 @@ class ParquetReader(Reader):
 
 
 def open_reader(path: Path, fmt: str = "auto", chunk_size: int = 5000, encoding: str = "auto",
-                sheet: str | int | None = None) -> Reader:
+                sheet: str | int | None = None, header_row: int = 1) -> Reader:
     """Open the right chunked reader for a dump.
+
+    ``header_row`` (CSV, TSV and Excel) is the 1-based line or sheet row that names the columns; rows above
+    it are skipped, and data rows (``_row``) count from the one after it.
 
     Raises
     ------
@@ -588,12 +615,14 @@ def open_reader(path: Path, fmt: str = "auto", chunk_size: int = 5000, encoding:
     if not path.is_file():
         raise InputError(f"input file {path} does not exist; check input.path")
     kind = infer_format(path, fmt)
+    if header_row != 1 and kind not in ("csv", "tsv", "xlsx"):
+        raise InputError(f"input.header_row applies to CSV, TSV and Excel files, not {kind}; remove it")
     if kind == "csv":
-        return DelimitedReader(path, chunk_size, encoding, ",")
+        return DelimitedReader(path, chunk_size, encoding, ",", header_row)
     if kind == "tsv":
-        return DelimitedReader(path, chunk_size, encoding, "\t")
+        return DelimitedReader(path, chunk_size, encoding, "\t", header_row)
     if kind == "xlsx":
-        return ExcelReader(path, chunk_size, sheet)
+        return ExcelReader(path, chunk_size, sheet, header_row)
     if kind == "jsonl":
         return JsonlReader(path, chunk_size, encoding)
     return ParquetReader(path, chunk_size)

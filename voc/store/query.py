@@ -64,20 +64,7 @@ def query_comments(run_dir: str | Path, q: CommentQuery) -> pd.DataFrame:
         if q.category or q.polarity:
             sub, sub_params = ["m.comment_id = c.id"], []
             if q.category:
-                tax, _, key = q.category.rpartition("/")
-                known = {r[0] for r in con.execute("SELECT DISTINCT category FROM mentions").fetchall()}
-                if key not in known and not _category_defined(con, key):
-                    raise InputError(f"no comments mention category {key!r}; known: {', '.join(sorted(known))}")
-                if tax:
-                    taxes = [r[0] for r in con.execute("SELECT DISTINCT taxonomy FROM mentions ORDER BY 1").fetchall()]
-                    if taxes and tax not in taxes:
-                        raise InputError(f"taxonomy {tax!r} is not in this run; it has {', '.join(taxes)}")
-                if not tax:  # a key two taxonomies share (customer_service) must say which one
-                    owners = [r[0] for r in con.execute(
-                        "SELECT DISTINCT taxonomy FROM mentions WHERE category = ? ORDER BY 1", [key]).fetchall()]
-                    if len(owners) > 1:
-                        raise InputError(f"category {key!r} is in taxonomies {', '.join(owners)}; write "
-                                         + " or ".join(f"{t}/{key}" for t in owners))
+                tax, key = _resolve_category(con, q.category)
                 sub.append("m.category = ?")
                 sub_params.append(key)
                 if tax:
@@ -153,23 +140,65 @@ def normalize_keyword(keyword: str) -> str:
     return to_simplified(unicodedata.normalize("NFKC", keyword.strip())).lower()
 
 
-def _category_defined(con, key: str) -> bool:
-    """True if ``key`` is a category of a taxonomy used by the run (even with no mentions)."""
+def _run_taxonomies(con) -> dict:
+    """The run's taxonomies by name, from the ``config.yaml`` next to the store (those that load)."""
     import yaml
 
     from voc.taxonomy.model import load_taxonomy
 
     cfg_path = Path(con.execute("PRAGMA database_list").fetchone()[2]).parent / "config.yaml"
+    out = {}
     if not cfg_path.is_file():
-        return False
-    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        return out
+    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
     for t in cfg.get("taxonomies", []):
         try:
-            if key in load_taxonomy(t.get("path") or t["name"]).keys:
-                return True
-        except Exception:
+            out[t["name"]] = load_taxonomy(t.get("path") or t["name"])
+        except Exception:  # noqa: BLE001 (a taxonomy file moved since the run: its keys still work)
             continue
-    return False
+    return out
+
+
+def _resolve_category(con, spec: str) -> tuple[str, str]:
+    """``(taxonomy or "", key)`` of a ``--category`` given as a key, a category name (现场服务) or either
+    after ``taxonomy/``.
+
+    Raises
+    ------
+    InputError
+        For an unknown taxonomy or category (listing ``key (名称)``), or a key or name two taxonomies share.
+    """
+    tax, _, key = spec.strip().rpartition("/")
+    key = key.strip()
+    taxes = [r[0] for r in con.execute("SELECT DISTINCT taxonomy FROM mentions ORDER BY 1").fetchall()]
+    defined = _run_taxonomies(con)
+    if tax and tax not in taxes and tax not in defined:
+        have = sorted(set(taxes) | set(defined))
+        raise InputError(f"taxonomy {tax!r} is not in this run; it has {', '.join(have) or 'none'}")
+    in_scope = {n: t for n, t in defined.items() if not tax or n == tax}
+    known = {r[0] for r in con.execute("SELECT DISTINCT category FROM mentions"
+                                       + (" WHERE taxonomy = ?" if tax else ""), [tax] if tax else []).fetchall()}
+    keys = known | {c.key for t in in_scope.values() for c in t.categories}
+    if key not in keys:  # a category's name, as the report shows it (现场服务), or its English name
+        folded = key.casefold()
+        hits = [(n, c.key) for n, t in in_scope.items() for c in t.categories
+                if c.name.strip() == key or (c.name_en and c.name_en.strip().casefold() == folded)]
+        if not hits:
+            names = {c.key: c.name for t in in_scope.values() for c in t.categories}
+            listed = ", ".join(f"{k} ({names[k]})" if names.get(k) else k for k in sorted(keys))
+            raise InputError(f"no category {key!r} in this run; give a key or name: {listed or 'none'}")
+        if len(hits) > 1:
+            raise InputError(f"category {key!r} is in taxonomies {', '.join(n for n, _ in hits)}; write "
+                             + " or ".join(f"{n}/{k}" for n, k in hits))
+        tax, key = hits[0]
+        return tax, key
+    if not tax:  # a key two taxonomies share (customer_service) must say which one
+        owners = [r[0] for r in con.execute(
+            "SELECT DISTINCT taxonomy FROM mentions WHERE category = ? ORDER BY 1", [key]).fetchall()]
+        if len(owners) > 1:
+            raise InputError(f"category {key!r} is in taxonomies {', '.join(owners)}; write "
+                             + " or ".join(f"{t}/{key}" for t in owners))
+    return tax, key
 
 
 def _check_choice(what: str, value: str) -> None:

@@ -20,9 +20,67 @@ from voc.errors import ModelError
 POLARITIES = ("positive", "neutral", "negative")
 
 
-def _terms(v: list[str]) -> list[str]:
+class _YamlInt(int):
+    """An int read from a taxonomy file that remembers how it was written (``010`` stays ``010``)."""
+
+    yaml_text: str
+
+
+class _YamlFloat(float):
+    """A float read from a taxonomy file that remembers how it was written (``1.50`` stays ``1.50``)."""
+
+    yaml_text: str
+
+
+def _number_with_text(base, cls):
+    def construct(loader, node):
+        out = cls(base(loader, node))
+        out.yaml_text = node.value
+        return out
+    return construct
+
+
+class _TaxonomyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # the C loader is ~10x faster
+    """A safe YAML loader whose numbers keep their source text, so an unquoted keyword such as 10086, 010
+    or 12:30 (YAML 1.1 reads the last two as 8 and 750) is kept as written."""
+
+
+_TaxonomyLoader.add_constructor("tag:yaml.org,2002:int",
+                                _number_with_text(yaml.SafeLoader.construct_yaml_int, _YamlInt))
+_TaxonomyLoader.add_constructor("tag:yaml.org,2002:float",
+                                _number_with_text(yaml.SafeLoader.construct_yaml_float, _YamlFloat))
+
+
+def _as_text(v):
+    """A term written as a number (a hotline such as 10086, 95588) as its text.
+
+    Numbers read from a taxonomy file keep their source text (see :class:`_TaxonomyLoader`). Not
+    recoverable, so left to fail validation: yes/no/on/off/true/false, which YAML reads as booleans. A
+    number given from Python (not from a file) becomes ``str(v)``; ``~``/``null`` items are dropped.
+    """
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        return getattr(v, "yaml_text", None) or str(v)
+    return v
+
+
+def _terms(v) -> list[str]:
     """Terms without surrounding white space; empty ones dropped (they could never match)."""
-    return [t.strip() for t in v if isinstance(t, str) and t.strip()]
+    if not isinstance(v, list):
+        return v
+    out = []
+    for t in v:
+        t = _as_text(t)
+        if t is None or (isinstance(t, str) and not t.strip()):
+            continue
+        if not isinstance(t, str):
+            hint = " (YAML reads an unquoted yes/no/on/off/true/false as a boolean)" if isinstance(t, bool) else ""
+            raise ValueError(f"term {t!r} is not text{hint}; put it in quotes")
+        out.append(t.strip())
+    return out
+
+
 
 
 class Cues(BaseModel):
@@ -33,7 +91,7 @@ class Cues(BaseModel):
     neutral: list[str] = Field(default_factory=list)
     negative: list[str] = Field(default_factory=list)
 
-    _strip = field_validator("positive", "neutral", "negative")(classmethod(lambda cls, v: _terms(v)))
+    _strip = field_validator("positive", "neutral", "negative", mode="before")(classmethod(lambda cls, v: _terms(v)))
 
 
 class OpinionRule(Cues):
@@ -45,6 +103,8 @@ class OpinionRule(Cues):
     """
 
     after: list[str]
+
+    _after = field_validator("after", mode="before")(classmethod(lambda cls, v: _terms(v)))
 
 
 class JourneyStage(BaseModel):
@@ -69,7 +129,8 @@ class Category(BaseModel):
     cues: Cues = Field(default_factory=Cues)
     opinions: list[OpinionRule] = Field(default_factory=list)
 
-    _strip = field_validator("keywords")(classmethod(lambda cls, v: _terms(v)))
+    _strip = field_validator("keywords", mode="before")(classmethod(lambda cls, v: _terms(v)))
+    _text = field_validator("key", "name", "name_en", mode="before")(classmethod(lambda cls, v: _as_text(v)))
 
     def all_terms(self) -> list[str]:
         """Keywords and cue phrases together."""
@@ -93,6 +154,9 @@ class ContextRule(BaseModel):
     when_any: list[str] = Field(default_factory=list)
     unless_any: list[str] = Field(default_factory=list)
 
+    _strip = field_validator("generic", "when_any", "unless_any", mode="before")(
+        classmethod(lambda cls, v: _terms(v)))
+
 
 class ContrastRule(BaseModel):
     """Mark a category when what was expected and what happened are set against each other.
@@ -113,9 +177,14 @@ class ContrastRule(BaseModel):
     window: int = Field(default=30, ge=1, le=200)
     max_clauses: int = Field(default=2, ge=0, le=10)
 
-    @field_validator("expect", "reality")
+    _ignore = field_validator("ignore", mode="before")(classmethod(lambda cls, v: _terms(v)))
+
+    @field_validator("expect", "reality", mode="before")
     @classmethod
     def _phrases(cls, v: list[str]) -> list[str]:
+        v = _terms(v)
+        if not isinstance(v, list):
+            return v
         kept = [p.strip() for p in v if p and p.strip()]
         if not kept:
             raise ValueError("needs at least one non-empty phrase")
@@ -140,6 +209,8 @@ class Taxonomy(BaseModel):
     ignore: list[str] = Field(default_factory=list)
     context_rules: list[ContextRule] = Field(default_factory=list)
     contrast_rules: list[ContrastRule] = Field(default_factory=list)
+
+    _ignore = field_validator("ignore", mode="before")(classmethod(lambda cls, v: _terms(v)))
 
     @model_validator(mode="after")
     def _check(self) -> "Taxonomy":
@@ -214,8 +285,7 @@ def builtin_names() -> list[str]:
 def _load_cached(path: str) -> Taxonomy:
     p = Path(path)
     try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
-        data = yaml.load(p.read_text(encoding="utf-8"), Loader=loader)
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_TaxonomyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -226,7 +296,8 @@ def _load_cached(path: str) -> Taxonomy:
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        raise ModelError(f"taxonomy file {p} is invalid at '{loc}': {err['msg']}") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ModelError(f"taxonomy file {p} is invalid at '{loc}': {msg}") from None
 
 
 def load_taxonomy(name_or_path: str | Path) -> Taxonomy:
