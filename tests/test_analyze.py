@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import json
 import re
 
@@ -429,3 +430,22 @@ def test_sound_others_mean_when_no_mentioner_gave_a_score():
     t = sound_table(con).set_index("category")
     assert t.loc["crash", "rating_n"] == 0 and t.loc["crash", "rating_others"] == 3.0  # mean of 5, 3, 1
     assert t.loc["price", "rating_mean"] == 5.0 and t.loc["price", "rating_others"] == 2.0
+
+
+def test_f1_intervals_cover_the_estimate_and_narrow_with_more_documents():
+    from voc.analyze.metrics import f1_intervals
+
+    rng = np.random.default_rng(1)
+    for n in (60, 2000):
+        g = rng.random((n, 3)) < 0.3
+        p = np.where(rng.random((n, 3)) < 0.8, g, ~g)  # 80% of cells right
+        tp, fp, fn = g & p, p & ~g, g & ~p
+        micro = 2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum())
+        ci = f1_intervals(tp, fp, fn)
+        assert ci["micro_f1"][0] <= micro <= ci["micro_f1"][1] and ci["macro_f1"][0] <= ci["macro_f1"][1]
+        width = ci["micro_f1"][1] - ci["micro_f1"][0]
+        assert (width > 0.08) if n == 60 else (width < 0.05)
+    assert f1_intervals(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2)))["micro_f1"][0] != 0  # nan
+    # single-label data: micro-F1 is the accuracy, a perfect model has a point interval
+    eye = np.eye(3, dtype=bool)[[0, 1, 2, 0]]
+    assert f1_intervals(eye, ~eye & False, ~eye & False) == {"micro_f1": [1.0, 1.0], "macro_f1": [1.0, 1.0]}

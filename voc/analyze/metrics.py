@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -128,3 +129,35 @@ def segment_scores(frame: pd.DataFrame, segments: list[str], scales: dict | None
             out += [{"grouping": seg, "group": str(value), **r} for r in score_rows(g, scales, weight)]
     cols = ["grouping", "group", "metric", "estimate", "ci_low", "ci_high", "n"]
     return pd.DataFrame(out, columns=cols).astype({"estimate": float, "ci_low": float, "ci_high": float})
+
+
+def f1_intervals(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, classes: np.ndarray | None = None,
+                 n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, list[float]]:
+    """95% percentile-bootstrap intervals of micro- and macro-F1 from per-document counts.
+
+    Parameters
+    ----------
+    tp, fp, fn : arrays of shape (n documents, K classes): each document's true positives, false positives
+        and false negatives per class (for single-label data, micro-F1 is the accuracy).
+    classes : boolean mask of the classes that macro-F1 averages (default: those with gold support).
+    n_boot, seed, level : resamples of the documents, their seed and the interval's coverage.
+
+    Returns ``{"micro_f1": [low, high], "macro_f1": [low, high]}``, rounded to 4 places.
+    """
+    n = len(tp)
+    if n == 0:
+        return {"micro_f1": [float("nan")] * 2, "macro_f1": [float("nan")] * 2}
+    tp, fp, fn = (np.asarray(a, dtype=float).reshape(n, -1) for a in (tp, fp, fn))
+    if classes is None:
+        classes = (tp + fn).sum(axis=0) > 0
+    # resampling with replacement = multinomial counts of each document
+    w = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+    T, P, N = w @ tp, w @ fp, w @ fn  # (n_boot, K)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no class present: nan, skipped
+        micro = 2 * T.sum(1) / (2 * T.sum(1) + P.sum(1) + N.sum(1))
+        per = np.where(2 * T + P + N > 0, 2 * T / (2 * T + P + N), np.nan)  # absent from a resample: left out
+        macro = np.nanmean(per[:, classes], axis=1) if classes.any() else np.zeros(n_boot)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    return {"micro_f1": [round(float(v), 4) for v in np.nanpercentile(micro, q)],
+            "macro_f1": [round(float(v), 4) for v in np.nanpercentile(macro, q)]}

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from voc.analyze.metrics import f1_intervals
 from voc.classify.datasets import norm_label, read_text_csv, sentiment_columns
 from voc.classify.sentiment import LABELS, SentimentStage, load_sentiment_model
 from voc.errors import InputError, ModelError
@@ -48,7 +49,8 @@ def predict_sentiment(model, texts: list[str]) -> np.ndarray:
 
 
 def evaluate_sentiment(model, df: pd.DataFrame) -> dict:
-    """Accuracy, macro-F1, per-class scores and the confusion matrix of a sentiment model on ``df``."""
+    """Accuracy, macro-F1 (over the classes the gold labels use), their 95% bootstrap intervals (``ci``),
+    per-class scores and the confusion matrix of a sentiment model on ``df``."""
     if df.empty:
         raise InputError("the evaluation file has no rows")
     t = time.perf_counter()
@@ -63,12 +65,17 @@ def evaluate_sentiment(model, df: pd.DataFrame) -> dict:
         pred = np.array(LABELS)[proba.argmax(axis=1)]
         labels = list(LABELS)
     p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
+    present = [lab for lab in labels if (gold == lab).any()]  # macro-F1 over the classes the gold uses
+    onehot = lambda y: np.array([[v == lab for lab in labels] for v in y], dtype=bool)  # noqa: E731
+    G, P = onehot(gold), onehot(pred)
+    ci = f1_intervals(G & P, P & ~G, G & ~P, np.isin(labels, present))
     return {
         "task": "sentiment",
         "n": int(len(df)),
         "mode": "binary (argmax of positive vs negative)" if binary else "3-class",
         "accuracy": round(float(accuracy_score(gold, pred)), 4),
-        "macro_f1": round(float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)), 4),
+        "macro_f1": round(float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)), 4),
+        "ci": {"accuracy": ci["micro_f1"], "macro_f1": ci["macro_f1"]},  # 95% bootstrap intervals
         "per_class": {lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
                             "f1": round(float(f[i]), 4), "support": int(s[i])} for i, lab in enumerate(labels)},
         "labels": labels,

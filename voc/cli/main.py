@@ -295,14 +295,17 @@ def eval_cmd(
     task: str = typer.Option(..., "--task", "-t", help="sentiment, rater, touchpoint or a taxonomy YAML file."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
 ):
-    """Evaluate a model on a labelled file: per-class precision/recall/F1 (and a confusion matrix)."""
+    """Evaluate a model on a labelled file: per-class precision/recall/F1 (and a confusion matrix); accuracy and
+    F1 come with 95% bootstrap intervals in brackets."""
     from voc.classify.evaluate import run_eval
 
     res = run_eval(task, model, data)
     if as_json:
         sys.stdout.write(json.dumps(res, ensure_ascii=False) + "\n")
         return
-    head = [f"{k} {res[k]}" for k in ("n", "accuracy", "micro_f1", "macro_f1", "polarity_accuracy", "docs_per_s")
+    ci = res.get("ci", {})
+    head = [f"{k} {res[k]}" + (f" [{ci[k][0]}, {ci[k][1]}]" if k in ci else "")
+            for k in ("n", "accuracy", "micro_f1", "macro_f1", "polarity_accuracy", "docs_per_s")
             if res.get(k) is not None]
     out_console.print(f"[bold]{task}[/] · {model} · " + " · ".join(head))
     table = Table("class", "precision", "recall", "f1", "support")

@@ -167,20 +167,21 @@ def map_all(mapper, clauses: list[list[str]], scores: list[list[float]]) -> list
 
 
 def score_mentions(gold: list[dict[str, str]], pred: list[dict[str, str]], keys: list[str]) -> dict:
-    """Detection and polarity metrics of predicted ``{category: polarity}`` dicts against gold ones."""
-    tp = dict.fromkeys(keys, 0)
-    fp = dict.fromkeys(keys, 0)
-    fn = dict.fromkeys(keys, 0)
+    """Detection and polarity metrics of predicted ``{category: polarity}`` dicts against gold ones; ``ci``
+    holds 95% bootstrap intervals of micro- and macro-F1 (documents resampled)."""
+    from voc.analyze.metrics import f1_intervals
+
+    # per document and category: found (tp), extra (fp), missed (fn)
+    G = np.array([[k in g for k in keys] for g in gold], dtype=bool).reshape(len(gold), len(keys))
+    P = np.array([[k in p for k in keys] for p in pred], dtype=bool).reshape(len(pred), len(keys))
+    dtp, dfp, dfn = G & P, P & ~G, G & ~P
+    tp = dict(zip(keys, dtp.sum(0).tolist()))
+    fp = dict(zip(keys, dfp.sum(0).tolist()))
+    fn = dict(zip(keys, dfn.sum(0).tolist()))
     pol_ok = dict.fromkeys(keys, 0)
     for g, p in zip(gold, pred):
-        for k in keys:
-            if k in g and k in p:
-                tp[k] += 1
-                pol_ok[k] += g[k] == p[k]
-            elif k in p:
-                fp[k] += 1
-            elif k in g:
-                fn[k] += 1
+        for k in g.keys() & p.keys():
+            pol_ok[k] += g[k] == p[k]
 
     def prf(t, f_p, f_n):
         prec = t / (t + f_p) if t + f_p else 0.0
@@ -204,6 +205,7 @@ def score_mentions(gold: list[dict[str, str]], pred: list[dict[str, str]], keys:
         "macro_f1": round(float(np.mean([per_class[k]["f1"] for k in present])) if present else 0.0, 4),
         "polarity_accuracy": round(strict_t / T, 4) if T else None,
         "strict_micro_f1": round(strict_f, 4),
+        "ci": f1_intervals(dtp, dfp, dfn, np.array([per_class[k]["support"] > 0 for k in keys], dtype=bool)),
         "per_class": per_class,
     }
 
