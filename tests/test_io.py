@@ -338,6 +338,17 @@ def test_csv_header_row_skips_a_title_and_keeps_row_numbers(tmp_path, block, mon
         open_reader(p, header_row=99)
 
 
+@pytest.mark.parametrize("block", [1 << 20, 7])
+def test_csv_blank_lines_above_the_header_by_default(tmp_path, block, monkeypatch):
+    # header_row 1 (the default) takes the first record wherever it starts, as before input.header_row
+    monkeypatch.setattr(DelimitedReader, "BLOCK", block)
+    p = tmp_path / "blank.csv"
+    p.write_text("\n\nid,text\n1,好\n2,差\n", encoding="utf-8")
+    r, df, rejected = read_all(p)
+    assert r.columns == ["id", "text"] and df["text"].tolist() == ["好", "差"] and df[ROW].tolist() == [1, 2]
+    assert not rejected
+
+
 def test_csv_header_row_beyond_the_first_block(tmp_path):
     p = tmp_path / "long.tsv"
     p.write_text("很长的标题" * 5000 + "\n" * 3 + "id\ttext\n1\t好\n", encoding="utf-8")
