@@ -404,3 +404,23 @@ def test_title_lines_do_not_change_rows(tmp_path_factory, titles, block):
         got.append((pd.concat([c.frame for c in chunks]).values.tolist(),
                     [(x.row, x.raw) for c in chunks for x in c.rejected]))
     assert got[0] == got[1]
+
+
+def test_missing_column_error_masks_personal_data(tmp_path):
+    # a wrong input.header_row makes a data row the "header": the error lists its cells without the PII
+    from voc.config import ColumnMap
+
+    row = ["A1", "我的电话13812345678打不通", "2"]
+    with pytest.raises(InputError) as e:
+        check_columns(row, ColumnMap(text="text"))
+    assert "13812345678" not in str(e.value) and "我的电话[手机号]打不通" in str(e.value)
+    with pytest.raises(InputError) as e:
+        check_columns(["联系我 13812345678", "", ""], ColumnMap(text="text"), title_like=True, header_row=2)
+    assert "13812345678" not in str(e.value) and "input.header_row=3" in str(e.value)
+    p = tmp_path / "noheader.csv"
+    p.write_text("A1,我的电话13812345678打不通\n", encoding="utf-8")
+    from voc.classify.active import read_texts
+
+    with pytest.raises(InputError) as e:
+        read_texts(p)
+    assert "13812345678" not in str(e.value) and "[手机号]" in str(e.value)
