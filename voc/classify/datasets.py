@@ -33,6 +33,10 @@ def shared_dir() -> Path:
     return Path(__file__).resolve().parents[2].parent / "shared"
 
 
+# the shared corpora's sentiment training files (hotel and shopping reviews), named on model cards
+SHARED_TRAIN = ("hotel_sentiment_train.csv", "shopping_sentiment_train.csv")
+
+
 def shared_available() -> bool:
     """Whether the shared labelled data (``<shared>/data``) is present."""
     return (shared_dir() / "data").is_dir()
