@@ -338,6 +338,17 @@ def test_csv_header_row_skips_a_title_and_keeps_row_numbers(tmp_path, block, mon
         open_reader(p, header_row=99)
 
 
+@pytest.mark.parametrize("block", [1 << 20, 7])
+def test_csv_blank_lines_above_the_header_by_default(tmp_path, block, monkeypatch):
+    # header_row 1 (the default) takes the first record wherever it starts, as before input.header_row
+    monkeypatch.setattr(DelimitedReader, "BLOCK", block)
+    p = tmp_path / "blank.csv"
+    p.write_text("\n\nid,text\n1,好\n2,差\n", encoding="utf-8")
+    r, df, rejected = read_all(p)
+    assert r.columns == ["id", "text"] and df["text"].tolist() == ["好", "差"] and df[ROW].tolist() == [1, 2]
+    assert not rejected
+
+
 def test_csv_header_row_beyond_the_first_block(tmp_path):
     p = tmp_path / "long.tsv"
     p.write_text("很长的标题" * 5000 + "\n" * 3 + "id\ttext\n1\t好\n", encoding="utf-8")
@@ -393,3 +404,23 @@ def test_title_lines_do_not_change_rows(tmp_path_factory, titles, block):
         got.append((pd.concat([c.frame for c in chunks]).values.tolist(),
                     [(x.row, x.raw) for c in chunks for x in c.rejected]))
     assert got[0] == got[1]
+
+
+def test_missing_column_error_masks_personal_data(tmp_path):
+    # a wrong input.header_row makes a data row the "header": the error lists its cells without the PII
+    from voc.config import ColumnMap
+
+    row = ["A1", "我的电话13812345678打不通", "2"]
+    with pytest.raises(InputError) as e:
+        check_columns(row, ColumnMap(text="text"))
+    assert "13812345678" not in str(e.value) and "我的电话[手机号]打不通" in str(e.value)
+    with pytest.raises(InputError) as e:
+        check_columns(["联系我 13812345678", "", ""], ColumnMap(text="text"), title_like=True, header_row=2)
+    assert "13812345678" not in str(e.value) and "input.header_row=3" in str(e.value)
+    p = tmp_path / "noheader.csv"
+    p.write_text("A1,我的电话13812345678打不通\n", encoding="utf-8")
+    from voc.classify.active import read_texts
+
+    with pytest.raises(InputError) as e:
+        read_texts(p)
+    assert "13812345678" not in str(e.value) and "[手机号]" in str(e.value)

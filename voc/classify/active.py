@@ -32,6 +32,7 @@ import pandas as pd
 
 from voc.config import CleanConfig
 from voc.errors import InputError, ModelError
+from voc.text.pii import masked_cells
 
 GUIDELINES_COLUMNS = ("id", "text", "sentiment", "rater", "touchpoint")
 
@@ -65,7 +66,7 @@ def read_texts(path: str | Path, text_column: str | None = None, id_column: str 
     if not p.is_file():
         raise InputError(f"{what} {p} does not exist; give a CSV with a text column")
     df = read_csv_detected(p, what)
-    cols = ", ".join(df.columns)
+    cols = masked_cells(df.columns)
     if text_column is None:
         if "text" not in df.columns:
             raise InputError(f"{what} {p} has no 'text' column; its columns are {cols}; "

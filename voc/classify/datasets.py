@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from voc.errors import InputError
+from voc.text.pii import masked_cells
 from voc.taxonomy.evaluate import parse_labels
 
 SENTIMENT_DOMAINS = ("hotel", "shopping")
@@ -30,6 +31,10 @@ def shared_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[2].parent / "shared"
+
+
+# the shared corpora's sentiment training files (hotel and shopping reviews), named on model cards
+SHARED_TRAIN = ("hotel_sentiment_train.csv", "shopping_sentiment_train.csv")
 
 
 def shared_available() -> bool:
@@ -54,7 +59,7 @@ def read_text_csv(path: str | Path, required: Iterable[str],
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(f"{p} lacks the column(s) {', '.join(missing)}; it needs {', '.join(required)} and has "
-                         f"{', '.join(df.columns) or 'no columns'}")
+                         f"{masked_cells(df.columns) or 'no columns'}")
     return df
 
 
@@ -73,7 +78,7 @@ def sentiment_columns(df: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     missing = [c for c in ("text", "label") if c not in df.columns]
     if missing:
         raise InputError(f"{path} lacks column(s) {', '.join(missing)}; sentiment files need text,label (or "
-                         f"text,sentiment as in GUIDELINES files) and it has {', '.join(df.columns) or 'no columns'}")
+                         f"text,sentiment as in GUIDELINES files) and it has {masked_cells(df.columns) or 'no columns'}")
     return df
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from voc.classify.blend import LexiconBlend
-from voc.classify.datasets import hash_split, load_category_file, load_sentiment_csv
+from voc.classify.datasets import SHARED_TRAIN, hash_split, load_category_file, load_sentiment_csv
 from voc.classify.evaluate import evaluate_sentiment, load_sentiment_file
 from voc.classify.modelio import save_model_folder
 from voc.classify.tfidf import TfidfSentiment
@@ -242,9 +242,6 @@ def _blend_text(config: dict) -> str:
             "delivery): positive-vs-negative accuracy 0.852 for TF-IDF alone and 0.894\nwith the blend, for "
             "about half a point less on the shared hotel and shopping dev sets. Texts mostly in Latin letters "
             "(English,\nlogin一直fail) get lexicon weight 0.7, with the lexicon's English entries.")
-
-
-SHARED_TRAIN = ("hotel_sentiment_train.csv", "shopping_sentiment_train.csv")
 
 
 def _shared_text(config: dict) -> str:

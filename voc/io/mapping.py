@@ -16,6 +16,7 @@ import pandas as pd
 from voc.config import ColumnMap, InputConfig
 from voc.errors import InputError
 from voc.io.readers import ROW, Rejected
+from voc.text.pii import mask_pii, masked_cells
 
 CANONICAL = ["id", "source_row", "date", "channel", "source", "nps", "csat", "rating", "ces", "text"]
 SCORE_COLUMNS = ("nps", "csat", "rating", "ces")
@@ -59,11 +60,11 @@ def check_columns(columns: list[str], cmap: ColumnMap, title_like: bool = False,
     for field, col in wanted.items():
         if col not in present:
             if title_like:
-                title = next((c for c in columns if c and not re.fullmatch(r"column\d+", c)), "")
+                title = mask_pii(next((c for c in columns if c and not re.fullmatch(r"column\d+", c)), ""))[0]
                 raise InputError(f"column {col!r} (input.columns.{field}) is not in the file, whose row "
                                  f"{header_row} looks like a title ({title!r}); set input.header_row to the row "
                                  f"that names the columns (e.g. input.header_row={header_row + 1})")
-            shown = ", ".join(columns[:12]) + (" …" if len(columns) > 12 else "")
+            shown = masked_cells(columns, 12)
             raise InputError(f"column {col!r} (input.columns.{field}) is not in the file; its columns are: {shown}")
 
 

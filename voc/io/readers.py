@@ -166,14 +166,16 @@ class DelimitedReader(Reader):
 
     def _header(self) -> list[str]:
         """The header's cells; sets ``_skip``, the number of records up to and including the header (the
-        record that starts on line ``header_row``), and ``title_like``."""
+        record that starts on line ``header_row``; the first record when ``header_row`` is 1), and
+        ``title_like``."""
         raw, lines, records, found = b"", 1, 0, False  # lines: the line number at the block's start
         for buf, sp in self._blocks(1 << 14):
             starts = sp.starts.tolist()
             for k, start in enumerate(starts):
                 line = lines + buf.count(b"\n", 0, start)
-                if line >= self.header_row:
-                    if line == self.header_row:
+                # the default takes the first record wherever it starts (blank lines above it, as before)
+                if line >= self.header_row or self.header_row == 1:
+                    if line == self.header_row or self.header_row == 1:
                         raw, found = buf[start:sp.ends[k]], True
                     records += k
                     break

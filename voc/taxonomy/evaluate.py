@@ -25,6 +25,7 @@ import pandas as pd
 
 from voc.errors import InputError
 from voc.taxonomy.model import POLARITIES, Taxonomy, load_taxonomy
+from voc.text.pii import masked_cells
 
 REQUIRED_COLUMNS = ("id", "text")
 
@@ -75,7 +76,7 @@ def load_gold(path: str | Path, taxonomies: tuple[str, ...] | list[str] | None =
         missing.append("rater or touchpoint")
     if missing:
         raise InputError(f"labelled file {p} lacks column(s) {', '.join(missing)}; "
-                         f"it has {', '.join(df.columns)} (see GUIDELINES.md for the format)")
+                         f"it has {masked_cells(df.columns)} (see GUIDELINES.md for the format)")
     return df
 
 
@@ -232,7 +233,7 @@ def evaluate_mapper(mapper, gold_df: pd.DataFrame, taxonomy, sentiment_model=Non
     col = column or tax.name
     for c in ("text", col):
         if c not in gold_df.columns:
-            raise InputError(f"labelled data lacks column {c!r}; it has {', '.join(map(str, gold_df.columns))}")
+            raise InputError(f"labelled data lacks column {c!r}; it has {masked_cells(gold_df.columns)}")
     keys = tax.keys
     gold = check_label_keys(gold_df, tax, col)
     prep = prepared or prepare(gold_df["text"].tolist(), sentiment_model)

@@ -124,3 +124,12 @@ def mask_pii(text: str, phone: bool = True, id_card: bool = True, email: bool = 
     if phone:
         sub(PHONE_RE, "phone")
     return text, found
+
+
+def masked_cells(cells, limit: int | None = None) -> str:
+    """``cells`` joined with ``", "`` for an error message, each with personal data masked: a "header" that
+    is really a data row (a wrong ``input.header_row``, a file without a header) must not print a customer's
+    phone number. At most ``limit`` cells, then ``…``."""
+    cells = [str(c) for c in cells]
+    shown = [mask_pii(c)[0] for c in (cells if limit is None else cells[:limit])]
+    return ", ".join(shown) + (" …" if limit is not None and len(cells) > limit else "")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from voc.classify.datasets import SHARED_TRAIN
 from voc.errors import ConfigError, InputError
 from voc.transformer.infer import device_label
 from voc.transformer.model import TransformerSentiment, check_checkpoint
@@ -160,9 +161,6 @@ def _fmt(v, nd=4):
     return "–" if v is None else f"{v:.{nd}f}" if isinstance(v, float) else str(v)
 
 
-SHARED_SENTIMENT = ("hotel_sentiment_train.csv", "shopping_sentiment_train.csv")
-
-
 def _head_text(metrics: dict) -> str:
     """The card's sentence on how the head decides neutral, from the labels it was trained on."""
     if set(metrics.get("train_labels") or {"negative": 1, "positive": 1}) <= {"negative", "positive"}:
@@ -180,13 +178,13 @@ def _labels_text(metrics: dict) -> str:
 
 def _shared_text(config: dict) -> str:
     """Where the training files come from, when they are the shared corpora."""
-    if all(Path(d).name in SHARED_SENTIMENT for d in config["data"]):
+    if all(Path(d).name in SHARED_TRAIN for d in config["data"]):
         return ", from `../shared/data`\n(not in the repository)"
     return ""
 
 
 def _domain_limit(config: dict) -> str:
-    if all(Path(d).name in SHARED_SENTIMENT for d in config["data"]):
+    if all(Path(d).name in SHARED_TRAIN for d in config["data"]):
         return "Hotel and shopping reviews only; other domains are unseen."
     return (f"Trained on {', '.join(f'`{Path(d).name}`' for d in config['data'])} only; text unlike it has not "
             "been measured (score some with `voc eval`).")
