@@ -136,6 +136,7 @@ def _parse_text_dates(s: pd.Series, timezone: str) -> pd.Series:
     s = s.where(s != "")
     cst = s.str.contains("CST|北京时间", na=False)
     if cst.any():
+        s = s.where(~cst, s[cst].str.replace(r"^北京时间\s*(.+)$", r"\1 北京时间", regex=True))  # written first
         s = s.where(~cst, s[cst].str.replace(_CST, lambda m: f"{m[2] + ' ' if m[2] else ''}{m[1]}+08:00",
                                                 regex=True))
     # only values that can carry an offset go through the (slower) offset pattern
