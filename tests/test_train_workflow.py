@@ -197,6 +197,9 @@ def test_text_column_needs_unlabelled_and_unlabelled_needs_a_category_task(tmp_p
     r = runner.invoke(app, ["train", "-t", "sentiment", "-d", str(sent), "-o", str(tmp_path / "m"),
                             "--unlabelled", str(sent)])
     assert_clean_error(r, "--unlabelled", "drop it")
+    r = runner.invoke(app, ["train", "-t", "rater", "-d", str(sent), "-o", str(tmp_path / "m"),
+                            "--neutral-data", str(sent)])
+    assert_clean_error(r, "--neutral-data", "--dev")  # it was silently ignored for category tasks
 
 
 # --------------------------------------------------------------------------- 5, 6, 7: sentiment, --out safety

@@ -184,6 +184,9 @@ def train(
         raise ConfigError("--data-weight works with --task sentiment --backend tfidf only; drop it here")
     if task == "sentiment" and unlabelled:
         raise ConfigError("--unlabelled gives category models texts for weak labels; drop it with --task sentiment")
+    if neutral_data and task != "sentiment":
+        raise ConfigError("--neutral-data tunes the neutral class of a sentiment model; drop it for a category "
+                          "task (give held-out category labels with --dev)")
     if text_column is not None and not unlabelled:
         raise ConfigError("--text-column names the comment column of the --unlabelled files; give them too, "
                           "or drop it")
