@@ -221,6 +221,8 @@ EXTRA_FILES = {  # own-written training files: what the card says of each
     "sentiment_extra4.csv": "598 comments in the styles of food-delivery reviews, Weibo posts about daily life, "
                             "restaurant reviews, short film comments, app-store reviews and public-service "
                             "complaints",
+    "sentiment_extra5.csv": "148 short comments where 好 intensifies a complaint (好贵, 分量好少, 等了好几天) next to "
+                            "praise written with 好 (好吃, 回购好几次), and value-for-money verdicts (不值这个价)",
 }
 
 
