@@ -334,3 +334,26 @@ def test_a_model_for_another_taxonomy_is_refused(tmp_path):
     assert load_mapper("rater", "rater-tfidf").taxonomy_.name == "rater"
     with pytest.raises(ModelError, match="maps to taxonomy 'touchpoint'"):
         load_mapper("rater", "touchpoint-tfidf")
+
+
+def test_label_files_as_excel_or_tsv_give_the_same_scores(tmp_path, sent_file):
+    """Annotators often label a label-queue file in Excel and save it as .xlsx; TSV is read too."""
+    import pandas as pd
+
+    df = pd.read_csv(sent_file, dtype=str)
+    df.to_excel(tmp_path / "s.xlsx", index=False)
+    df.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
+    want = run_eval("sentiment", "lexicon", sent_file)
+    for f in ("s.xlsx", "s.tsv"):
+        got = run_eval("sentiment", "lexicon", tmp_path / f)
+        assert (got["n"], got["accuracy"], got["confusion"]) == (want["n"], want["accuracy"], want["confusion"]), f
+    cat = pd.DataFrame({"id": ["x-1", "x-2"], "text": ["送得太慢了，等了一个多小时", "前台服务很热情"],
+                        "sentiment": ["negative", "positive"], "rater": ["responsiveness:negative", "assurance:positive"],
+                        "touchpoint": ["delivery:negative", "staff_service:positive"]})
+    cat.to_excel(tmp_path / "cat.xlsx", index=False)
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    a, b = run_eval("rater", "rules", tmp_path / "cat.xlsx"), run_eval("rater", "rules", tmp_path / "cat.csv")
+    assert a["n"] == b["n"] == 2 and a["micro_f1"] == b["micro_f1"]
+    (tmp_path / "broken.xlsx").write_bytes(b"not a workbook")
+    with pytest.raises(InputError, match="not a readable Excel workbook"):
+        run_eval("sentiment", "lexicon", tmp_path / "broken.xlsx")

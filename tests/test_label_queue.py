@@ -63,6 +63,9 @@ def test_ids_default_to_row_numbers_and_duplicates_go(tmp_path):
     pd.DataFrame({"text": ["好", "好", "", "差评"]}).to_csv(p, index=False)
     df = read_texts(p)
     assert df["id"].tolist() == ["row-1", "row-4"] and df["text"].tolist() == ["好", "差评"]
+    x = tmp_path / "t.xlsx"  # the same rows from an Excel export, with Chinese headers
+    pd.DataFrame({"评论内容": ["好", "好", "", "差评"]}).to_excel(x, index=False)
+    assert read_texts(x, text_column="评论内容").equals(df)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -60,12 +60,12 @@ def read_texts(path: str | Path, text_column: str | None = None, id_column: str 
     InputError
         The file is missing or unreadable, or a column is missing (the message lists the file's columns).
     """
-    from voc.io.encoding import read_csv_detected
+    from voc.io.encoding import read_table_detected
 
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"{what} {p} does not exist; give a CSV with a text column")
-    df = read_csv_detected(p, what)
+        raise InputError(f"{what} {p} does not exist; give a CSV, TSV or .xlsx file with a text column")
+    df = read_table_detected(p, what)
     cols = masked_cells(df.columns)
     if text_column is None:
         if "text" not in df.columns:

@@ -50,12 +50,12 @@ def read_text_csv(path: str | Path, required: Iterable[str],
 
     ``missing_file`` is the error for an absent file, with ``{p}`` for its path.
     """
-    from voc.io.encoding import read_csv_detected
+    from voc.io.encoding import read_table_detected
 
     p = Path(path)
     if not p.is_file():
         raise InputError(missing_file.format(p=p))
-    df = read_csv_detected(p, "file")
+    df = read_table_detected(p, "file")
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(f"{p} lacks the column(s) {', '.join(missing)}; it needs {', '.join(required)} and has "

@@ -294,7 +294,7 @@ def _data_weights(items: list[str] | None) -> dict[str, float]:
 @friendly
 def eval_cmd(
     model: str = typer.Option(..., "--model", "-m", help="Model name or folder; 'lexicon' or 'rules' for the rules."),
-    data: Path = typer.Option(..., "--data", "-d", help="Labelled CSV: text,label or the GUIDELINES format."),
+    data: Path = typer.Option(..., "--data", "-d", help="Labelled CSV, TSV or .xlsx: text,label or the GUIDELINES format."),
     task: str = typer.Option(..., "--task", "-t", help="sentiment, rater, touchpoint or a taxonomy YAML file."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
 ):
@@ -327,7 +327,7 @@ def eval_cmd(
 def label_queue_cmd(
     model: str = typer.Option(..., "--model", "-m", help="Sentiment or category model (name or folder), or 'lexicon'."),
     data: Path = typer.Option(..., "--data", "-d",
-                              help="CSV (UTF-8 or GBK) with a text column (and optionally id)."),
+                              help="CSV or TSV (UTF-8 or GBK), or .xlsx, with a text column (and optionally id)."),
     n: int = typer.Option(100, "--n", help="How many comments to queue."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV to write (default: print it)."),
     text_column: Optional[str] = typer.Option(None, "--text-column",

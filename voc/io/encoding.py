@@ -103,12 +103,15 @@ def sniff_file_encoding(path: Path, configured: str = "auto") -> str:
         return detect_encoding(f.read(SAMPLE_BYTES))
 
 
-def read_csv_detected(path: str | Path, what: str = "data file", nrows: int | None = None):
-    """A whole CSV read as strings in its detected encoding (UTF-8, UTF-8 with BOM or GBK/GB18030).
+def read_table_detected(path: str | Path, what: str = "data file", nrows: int | None = None):
+    """A whole labelled or unlabelled file read as strings: CSV or TSV in its detected encoding (UTF-8, UTF-8
+    with BOM or GBK/GB18030), or the first sheet of an Excel workbook (annotators often save label-queue files
+    from Excel).
 
     Parameters
     ----------
-    path : the CSV file; it must exist (callers word their own "does not exist" error).
+    path : the file (``.csv``, ``.tsv``, ``.txt``, ``.xlsx``, ``.xlsm``); it must exist (callers word their own
+        "does not exist" error).
     what : how the error names the file, e.g. ``"labelled file"``.
     nrows : read only this many data rows (0: the header only).
 
@@ -120,17 +123,26 @@ def read_csv_detected(path: str | Path, what: str = "data file", nrows: int | No
     Raises
     ------
     InputError
-        The file is empty, not CSV, or not valid in its detected encoding.
+        The file is empty, not CSV/TSV/Excel, or not valid in its detected encoding.
     """
     import pandas as pd
 
     p = Path(path)
+    if p.suffix.lower() in (".xlsx", ".xlsm"):
+        try:
+            df = pd.read_excel(p, sheet_name=0, dtype=str, keep_default_na=False, nrows=nrows)
+        except Exception as e:  # openpyxl raises many kinds for a broken or foreign file
+            raise InputError(f"{what} {p} is not a readable Excel workbook ({type(e).__name__}); save it as "
+                             ".xlsx or CSV") from None
+        df.columns = [str(c).strip() for c in df.columns]
+        return df
     enc = sniff_file_encoding(p)
+    sep = "\t" if p.suffix.lower() == ".tsv" else ","
     try:
         # keep_default_na=False: a review that reads "NA" or "null" stays text.
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding=enc, nrows=nrows)
+        df = pd.read_csv(p, dtype=str, keep_default_na=False, encoding=enc, nrows=nrows, sep=sep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise InputError(f"{what} {p} is not a readable CSV ({enc}): {str(e).splitlines()[0]}; "
-                         "save it as CSV in UTF-8 or GBK") from None
+                         "save it as CSV in UTF-8 or GBK, or as .xlsx") from None
     df.columns = [str(c).strip() for c in df.columns]
     return df

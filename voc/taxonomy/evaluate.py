@@ -63,13 +63,13 @@ def load_gold(path: str | Path, taxonomies: tuple[str, ...] | list[str] | None =
     ``taxonomies`` names label columns that must be present (e.g. ``('rater',)``); by default at least
     one of ``rater``/``touchpoint`` must be.
     """
-    from voc.io.encoding import read_csv_detected
+    from voc.io.encoding import read_table_detected
 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"labelled file {p} does not exist; give the path of a CSV with columns "
                          "id,text,sentiment,rater,touchpoint")
-    df = read_csv_detected(p, "labelled file")
+    df = read_table_detected(p, "labelled file")
     need = list(REQUIRED_COLUMNS) + list(taxonomies or [])
     missing = [c for c in need if c not in df.columns]
     if not taxonomies and not ({"rater", "touchpoint"} & set(df.columns)):

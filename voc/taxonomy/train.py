@@ -173,9 +173,9 @@ def _load_extra(path: Path, folder: Path, tax_name: str) -> pd.DataFrame:
     without text joined to the texts of ``folder`` (:func:`voc.taxonomy.labels.load_extra_gold`)."""
     from voc.taxonomy.labels import domain_of, load_extra_gold
 
-    from voc.io.encoding import read_csv_detected
+    from voc.io.encoding import read_table_detected
 
-    header = read_csv_detected(path, "extra gold file", nrows=0).columns
+    header = read_table_detected(path, "extra gold file", nrows=0).columns
     if "text" not in header:
         return load_extra_gold(path, folder)
     df = load_gold(path, (tax_name,))
