@@ -302,3 +302,17 @@ def test_sheets_continue_past_the_row_limit(run_dir, tmp_path, monkeypatch):
     ids = [r[0] for n in parts for r in wb[n].iter_rows(min_row=2, values_only=True)]
     assert len(ids) == len(set(ids)) == res.sheet_rows["verbatims"] == len(TEXTS) + 40
     assert all(wb[n].max_row <= 21 and wb[n].cell(1, 1).value == "编号 id" and wb[n].auto_filter.ref for n in parts)
+
+
+def test_scores_a_run_lacks_get_no_empty_columns(tmp_path, csv_utf8):
+    """An NPS-only run: the themes and verbatims sheets have no CSAT, rating or CES columns (they were empty)."""
+    import pandas as pd
+
+    run_pipeline(load_config(data=pipeline_data(csv_utf8, tmp_path / "r")))
+    export_run(tmp_path / "r", xlsx=tmp_path / "b.xlsx")
+    book = pd.read_excel(tmp_path / "b.xlsx", sheet_name=None)
+    for name in ("主题 themes", "主题明细 by group", "原声 verbatims"):
+        cols = " ".join(map(str, book[name].columns))
+        assert "CSAT" not in cols and "CES" not in cols and "星级" not in cols and "来源" not in cols, name
+    assert any("NPS" in str(c) for c in book["主题 themes"].columns)
+    assert "NPS" in book["原声 verbatims"].columns

@@ -60,6 +60,11 @@ class Run:
         self.con = con
         self.tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
         self.columns = [r[0] for r in con.execute("DESCRIBE comments").fetchall()]
+        optional = [c for c in ("date", "channel", "source", *SCORE_COLS) if c in self.columns]
+        counts = con.execute("SELECT " + ", ".join(f'count("{c}")' for c in optional) + " FROM comments").fetchone() \
+            if optional else ()
+        # the optional columns that hold a value (an unmapped score is stored as an all-null column)
+        self.filled = {c for c, n in zip(optional, counts) if n}
         cfg_path = run_dir / "config.yaml"
         self.config = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
         self.taxonomy_names = [t["name"] for t in self.config.get("taxonomies") or []] or sorted(
@@ -201,6 +206,10 @@ def themes_table(run: Run, grouping: str | None = "all") -> pd.DataFrame:
     s = _labelled(run, s)
     s["label"] = [n if n == k else f"{n} {k}" for n, k in zip(s["category_name"], s["category"])]
     s["nps_gap"] = (s["nps"] - s["nps_others"]).round(2)
+    # a score the run has no values of gets no columns (they would be empty)
+    s = s.drop(columns=[c for x in SCORE_COLS if x not in run.filled
+                        for c in ((x, "nps_others", "nps_gap", "nps_n") if x == "nps" else
+                                  (f"{x}_mean", f"{x}_others", f"{x}_n")) if c in s.columns])
     order = {t: i for i, t in enumerate(run.taxonomy_names)}
     s["_t"] = s["taxonomy"].map(order).fillna(len(order))
     keys = ["_t", "grouping", "group", "volume"] if grouping is None else ["_t", "volume"]
@@ -295,12 +304,12 @@ def verbatim_columns(run: Run) -> tuple[list[str], list[str]]:
         head.append(name)
 
     for col, name in (("id", "编号 id"), ("date", "日期 date"), ("channel", "渠道 channel"), ("source", "来源 source")):
-        if col in run.columns:
+        if col == "id" or col in run.filled:
             add(f'"{col}"', name)
     for seg in run.segments:
         add(f'"{seg}"', seg[len(SEGMENT_PREFIX):])
     for col in SCORE_COLS:
-        if col in run.columns:
+        if col in run.filled:
             add(f'"{col}"', col.upper() if col != "rating" else "星级 rating")
     add('"quality"', "质量 quality")
     add('"sentiment"', "情感 sentiment")
