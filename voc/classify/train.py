@@ -223,6 +223,8 @@ EXTRA_FILES = {  # own-written training files: what the card says of each
                             "complaints",
     "sentiment_extra5.csv": "148 short comments where 好 intensifies a complaint (好贵, 分量好少, 等了好几天) next to "
                             "praise written with 好 (好吃, 回购好几次), and value-for-money verdicts (不值这个价)",
+    "sentiment_extra6.csv": "132 short comments that praise by negating a complaint (没有任何问题, 没有色差, 不卡不闪退) "
+                            "beside complaints written with the same negators (没有收到货, 没有任何效果, 一点都不新鲜)",
 }
 
 
