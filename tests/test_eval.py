@@ -357,3 +357,41 @@ def test_label_files_as_excel_or_tsv_give_the_same_scores(tmp_path, sent_file):
     (tmp_path / "broken.xlsx").write_bytes(b"not a workbook")
     with pytest.raises(InputError, match="not a readable Excel workbook"):
         run_eval("sentiment", "lexicon", tmp_path / "broken.xlsx")
+
+
+def test_compare_two_models_on_one_file(tmp_path, sent_file):
+    """voc eval --compare: both models' scores and a paired interval of the second minus the first."""
+    r = runner.invoke(app, ["eval", "-m", "lexicon", "--compare", "lexicon", "-d", str(sent_file), "-t", "sentiment",
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["a"]["accuracy"] == res["b"]["accuracy"] and res["a"]["n"] == 6
+    assert res["difference"]["micro_f1"] == {"difference": 0.0, "ci": [0.0, 0.0], "b_ahead": 0.0}
+    r = runner.invoke(app, ["eval", "-m", "lexicon", "-c", "sentiment-tfidf", "-d", str(sent_file), "-t", "sentiment"])
+    assert r.exit_code == 0 and "sentiment-tfidf − lexicon: accuracy" in r.stdout
+    cat = tmp_path / "cat.csv"
+    cat.write_text("id,text,sentiment,rater,touchpoint\n"
+                   "x-1,送得太慢了，等了一个多小时,negative,responsiveness:negative,delivery:negative\n"
+                   "x-2,前台服务很热情，房间干净,positive,assurance:positive;tangibles:positive,"
+                   "staff_service:positive;environment_facilities:positive\n", encoding="utf-8")
+    r = runner.invoke(app, ["eval", "-m", "rules", "-c", "rater-tfidf", "-d", str(cat), "-t", "rater", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert {"micro_f1", "macro_f1"} <= set(res["difference"]) and "polarity_accuracy" in res["b"]
+    r = runner.invoke(app, ["eval", "-m", "rules", "-c", "no-such-model", "-d", str(cat), "-t", "rater"])
+    assert r.exit_code == 2 and "error:" in r.output and "Traceback" not in r.output
+
+
+def test_paired_difference_sees_a_clearly_better_model():
+    from voc.analyze.metrics import paired_f1_difference
+
+    rng = np.random.default_rng(0)
+    g = rng.random((300, 4)) < 0.3
+    good = np.where(rng.random((300, 4)) < 0.95, g, ~g)
+    bad = np.where(rng.random((300, 4)) < 0.75, g, ~g)
+    counts = lambda p: (g & p, p & ~g, g & ~p)  # noqa: E731
+    d = paired_f1_difference(counts(bad), counts(good))
+    assert d["micro_f1"]["difference"] > 0 and d["micro_f1"]["ci"][0] > 0 and d["micro_f1"]["b_ahead"] > 0.97
+    assert paired_f1_difference(counts(good), counts(bad))["macro_f1"]["ci"][1] < 0
+    with pytest.raises(ValueError):
+        paired_f1_difference(counts(good), tuple(a[:10] for a in counts(bad)))

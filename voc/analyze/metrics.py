@@ -131,6 +131,28 @@ def segment_scores(frame: pd.DataFrame, segments: list[str], scales: dict | None
     return pd.DataFrame(out, columns=cols).astype({"estimate": float, "ci_low": float, "ci_high": float})
 
 
+def _f1_resamples(tp, fp, fn, classes, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Micro- and macro-F1 of each resample (rows of document weights ``w``)."""
+    n = len(w[0])
+    tp, fp, fn = (np.asarray(a, dtype=float).reshape(n, -1) for a in (tp, fp, fn))
+    T, P, N = w @ tp, w @ fp, w @ fn  # (n_boot, K)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no class present: nan, skipped
+        micro = 2 * T.sum(1) / (2 * T.sum(1) + P.sum(1) + N.sum(1))
+        per = np.where(2 * T + P + N > 0, 2 * T / (2 * T + P + N), np.nan)  # absent from a resample: left out
+        macro = np.nanmean(per[:, classes], axis=1) if classes.any() else np.zeros(len(w))
+    return micro, macro
+
+
+def _weights(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """Resampling with replacement as multinomial counts of each document, (n_boot, n)."""
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+
+
+def _support(tp, fn, n: int) -> np.ndarray:
+    return (np.asarray(tp, dtype=float).reshape(n, -1) + np.asarray(fn, dtype=float).reshape(n, -1)).sum(0) > 0
+
+
 def f1_intervals(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, classes: np.ndarray | None = None,
                  n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, list[float]]:
     """95% percentile-bootstrap intervals of micro- and macro-F1 from per-document counts.
@@ -147,17 +169,37 @@ def f1_intervals(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, classes: np.nda
     n = len(tp)
     if n == 0:
         return {"micro_f1": [float("nan")] * 2, "macro_f1": [float("nan")] * 2}
-    tp, fp, fn = (np.asarray(a, dtype=float).reshape(n, -1) for a in (tp, fp, fn))
-    if classes is None:
-        classes = (tp + fn).sum(axis=0) > 0
-    # resampling with replacement = multinomial counts of each document
-    w = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
-    T, P, N = w @ tp, w @ fp, w @ fn  # (n_boot, K)
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no class present: nan, skipped
-        micro = 2 * T.sum(1) / (2 * T.sum(1) + P.sum(1) + N.sum(1))
-        per = np.where(2 * T + P + N > 0, 2 * T / (2 * T + P + N), np.nan)  # absent from a resample: left out
-        macro = np.nanmean(per[:, classes], axis=1) if classes.any() else np.zeros(n_boot)
+    classes = _support(tp, fn, n) if classes is None else np.asarray(classes, dtype=bool)
+    micro, macro = _f1_resamples(tp, fp, fn, classes, _weights(n, n_boot, seed))
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     return {"micro_f1": [round(float(v), 4) for v in np.nanpercentile(micro, q)],
             "macro_f1": [round(float(v), 4) for v in np.nanpercentile(macro, q)]}
+
+
+def paired_f1_difference(a: tuple, b: tuple, classes: np.ndarray | None = None, n_boot: int = 1000,
+                         seed: int = 0, level: float = 0.95) -> dict[str, dict]:
+    """How much model ``b`` beats model ``a`` on the same documents: micro- and macro-F1 differences (b − a)
+    with a paired percentile-bootstrap interval (both scored on each resample) and the share of resamples
+    where b is ahead.
+
+    Parameters
+    ----------
+    a, b : ``(tp, fp, fn)`` per-document counts of each model, as for :func:`f1_intervals`, on the same
+        documents and gold labels.
+    """
+    n = len(a[0])
+    if n == 0 or len(b[0]) != n:
+        raise ValueError("both models must be scored on the same, non-empty documents")
+    classes = _support(a[0], a[2], n) if classes is None else np.asarray(classes, dtype=bool)
+    w = _weights(n, n_boot, seed)
+    ra, rb = _f1_resamples(*a, classes, w), _f1_resamples(*b, classes, w)
+    full = np.ones((1, n))
+    pa, pb = _f1_resamples(*a, classes, full), _f1_resamples(*b, classes, full)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    out = {}
+    for i, key in enumerate(("micro_f1", "macro_f1")):
+        d = rb[i] - ra[i]
+        out[key] = {"difference": round(float(pb[i][0] - pa[i][0]), 4),
+                    "ci": [round(float(v), 4) for v in np.nanpercentile(d, q)],
+                    "b_ahead": round(float(np.nanmean(d > 0)), 3)}
+    return out

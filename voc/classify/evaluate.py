@@ -48,31 +48,38 @@ def predict_sentiment(model, texts: list[str]) -> np.ndarray:
     return out[["p_negative", "p_neutral", "p_positive"]].to_numpy()
 
 
-def evaluate_sentiment(model, df: pd.DataFrame) -> dict:
-    """Accuracy, macro-F1 (over the classes the gold labels use), their 95% bootstrap intervals (``ci``),
-    per-class scores and the confusion matrix of a sentiment model on ``df``."""
+def _sentiment_predictions(model, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str], float]:
+    """``(gold, predicted, labels, seconds)``: binary gold (positive/negative only) is compared on the argmax of
+    those two probabilities, 3-class gold on the argmax of all three."""
     if df.empty:
         raise InputError("the evaluation file has no rows")
     t = time.perf_counter()
     proba = predict_sentiment(model, df["text"].tolist())
     secs = time.perf_counter() - t
     gold = df["label"].to_numpy()
-    binary = set(gold) <= {"positive", "negative"}
-    if binary:
-        pred = np.where(proba[:, 2] >= proba[:, 0], "positive", "negative")
-        labels = ["negative", "positive"]
-    else:
-        pred = np.array(LABELS)[proba.argmax(axis=1)]
-        labels = list(LABELS)
+    if set(gold) <= {"positive", "negative"}:
+        return gold, np.where(proba[:, 2] >= proba[:, 0], "positive", "negative"), ["negative", "positive"], secs
+    return gold, np.array(LABELS)[proba.argmax(axis=1)], list(LABELS), secs
+
+
+def _label_counts(gold: np.ndarray, pred: np.ndarray, labels: list[str]) -> tuple[np.ndarray, ...]:
+    """Per document and class (n, K): true positives, false positives, false negatives."""
+    G = np.array([[v == lab for lab in labels] for v in gold], dtype=bool).reshape(len(gold), len(labels))
+    P = np.array([[v == lab for lab in labels] for v in pred], dtype=bool).reshape(len(pred), len(labels))
+    return G & P, P & ~G, G & ~P
+
+
+def evaluate_sentiment(model, df: pd.DataFrame) -> dict:
+    """Accuracy, macro-F1 (over the classes the gold labels use), their 95% bootstrap intervals (``ci``),
+    per-class scores and the confusion matrix of a sentiment model on ``df``."""
+    gold, pred, labels, secs = _sentiment_predictions(model, df)
     p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
     present = [lab for lab in labels if (gold == lab).any()]  # macro-F1 over the classes the gold uses
-    onehot = lambda y: np.array([[v == lab for lab in labels] for v in y], dtype=bool)  # noqa: E731
-    G, P = onehot(gold), onehot(pred)
-    ci = f1_intervals(G & P, P & ~G, G & ~P, np.isin(labels, present))
+    ci = f1_intervals(*_label_counts(gold, pred, labels), np.isin(labels, present))
     return {
         "task": "sentiment",
         "n": int(len(df)),
-        "mode": "binary (argmax of positive vs negative)" if binary else "3-class",
+        "mode": "3-class" if len(labels) == 3 else "binary (argmax of positive vs negative)",
         "accuracy": round(float(accuracy_score(gold, pred)), 4),
         "macro_f1": round(float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)), 4),
         "ci": {"accuracy": ci["micro_f1"], "macro_f1": ci["macro_f1"]},  # 95% bootstrap intervals
@@ -112,6 +119,51 @@ def run_eval(task: str, model: str, data: str | Path) -> dict:
     scorer = None if spec == "lexicon" else load_sentiment_model(spec)
     return {"model": model, "task": tax.name, "clause_sentiment": spec,
             **evaluate_mapper(mapper, gold, tax, sentiment_model=scorer)}
+
+
+def run_compare(task: str, model_a: str, model_b: str, data: str | Path) -> dict:
+    """Two models on the same labelled file: each one's headline scores and how much ``model_b`` beats
+    ``model_a`` (b − a), with paired 95% bootstrap intervals (:func:`~voc.analyze.metrics.paired_f1_difference`).
+    For sentiment, ``micro_f1`` is the accuracy; for a taxonomy, detection F1 (and ``polarity_accuracy``)."""
+    from voc.analyze.metrics import paired_f1_difference
+
+    if task not in TASKS and not is_taxonomy_file(task):
+        raise InputError(f"unknown task {task!r}; use one of {', '.join(TASKS)} or the path of a taxonomy "
+                         f"YAML file")
+    out: dict = {"task": task, "a": {"model": model_a}, "b": {"model": model_b}}
+    counts = []
+    if task == "sentiment":
+        df = load_sentiment_file(data)
+        for key, name in (("a", model_a), ("b", model_b)):
+            gold, pred, labels, _ = _sentiment_predictions(load_sentiment_model(name), df)
+            counts.append(_label_counts(gold, pred, labels))
+            out[key].update(n=int(len(df)), accuracy=round(float((gold == pred).mean()), 4),
+                            macro_f1=round(float(f1_score(gold, pred, labels=[x for x in labels if (gold == x).any()],
+                                                          average="macro", zero_division=0)), 4))
+        classes = np.isin(labels, [x for x in labels if (gold == x).any()])
+    else:
+        from voc.taxonomy.evaluate import (check_label_keys, detection_counts, load_gold, predicted_labels,
+                                           prepare, score_mentions)
+        from voc.taxonomy.model import load_taxonomy
+        from voc.taxonomy.stage import load_mapper
+
+        tax = load_taxonomy(task)
+        gold_df = load_gold(data, (tax.name,))
+        gold = check_label_keys(gold_df, tax, source=data)
+        prepared: dict[str, object] = {}
+        for key, name in (("a", model_a), ("b", model_b)):
+            spec = clause_scorer_spec(name)  # each model with the clause scorer it was trained with
+            if spec not in prepared:
+                prepared[spec] = prepare(gold_df["text"].tolist(),
+                                         None if spec == "lexicon" else load_sentiment_model(spec))
+            pred = predicted_labels(load_mapper(task, name), prepared[spec])
+            counts.append(detection_counts(gold, pred, tax.keys))
+            res = score_mentions(gold, pred, tax.keys)
+            out[key].update(n=len(gold), clause_sentiment=spec,
+                            **{k: res[k] for k in ("micro_f1", "macro_f1", "polarity_accuracy")})
+        classes = counts[0][0].any(0) | counts[0][2].any(0)
+    out["difference"] = paired_f1_difference(counts[0], counts[1], classes)
+    return out
 
 
 def clause_scorer_spec(model: str) -> str:

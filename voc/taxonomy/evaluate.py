@@ -167,15 +167,24 @@ def map_all(mapper, clauses: list[list[str]], scores: list[list[float]]) -> list
     return [mapper.map_clauses(c, s) for c, s in zip(clauses, scores)]
 
 
+def predicted_labels(mapper, prep: Prepared) -> list[dict[str, str]]:
+    """``{category: polarity}`` per prepared comment, as ``mapper`` finds them."""
+    return [{m.category: m.polarity for m in ms} for ms in map_all(mapper, prep.clauses, prep.scores)]
+
+
+def detection_counts(gold: list[dict], pred: list[dict], keys: list[str]) -> tuple[np.ndarray, ...]:
+    """Per document and category (arrays of shape (n, K)): found (tp), extra (fp) and missed (fn)."""
+    G = np.array([[k in g for k in keys] for g in gold], dtype=bool).reshape(len(gold), len(keys))
+    P = np.array([[k in p for k in keys] for p in pred], dtype=bool).reshape(len(pred), len(keys))
+    return G & P, P & ~G, G & ~P
+
+
 def score_mentions(gold: list[dict[str, str]], pred: list[dict[str, str]], keys: list[str]) -> dict:
     """Detection and polarity metrics of predicted ``{category: polarity}`` dicts against gold ones; ``ci``
     holds 95% bootstrap intervals of micro- and macro-F1 (documents resampled)."""
     from voc.analyze.metrics import f1_intervals
 
-    # per document and category: found (tp), extra (fp), missed (fn)
-    G = np.array([[k in g for k in keys] for g in gold], dtype=bool).reshape(len(gold), len(keys))
-    P = np.array([[k in p for k in keys] for p in pred], dtype=bool).reshape(len(pred), len(keys))
-    dtp, dfp, dfn = G & P, P & ~G, G & ~P
+    dtp, dfp, dfn = detection_counts(gold, pred, keys)
     tp = dict(zip(keys, dtp.sum(0).tolist()))
     fp = dict(zip(keys, dfp.sum(0).tolist()))
     fn = dict(zip(keys, dfn.sum(0).tolist()))
@@ -240,9 +249,8 @@ def evaluate_mapper(mapper, gold_df: pd.DataFrame, taxonomy, sentiment_model=Non
     if len(prep.clauses) != len(gold_df):
         raise InputError("prepared comments do not match the labelled rows")
     t0 = time.perf_counter()
-    found = map_all(mapper, prep.clauses, prep.scores)
+    pred = predicted_labels(mapper, prep)
     map_s = time.perf_counter() - t0
-    pred = [{m.category: m.polarity for m in ms} for ms in found]
     res = {"n": len(gold_df), "taxonomy": tax.name}
     res.update(score_mentions(gold, pred, keys))
     n = max(len(gold_df), 1)
