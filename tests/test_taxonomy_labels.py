@@ -121,7 +121,8 @@ def test_training_gold_takes_extra_files_with_their_own_text(data_dir, tmp_path)
     assert n == 2 and {"hotel-1", "oodt-fd-1"} <= set(train["id"])
     assert train.loc[train["id"] == "oodt-fd-1", "touchpoint"].item() == "delivery:positive"
     assert [p.name for p in default_extra_gold()] == ["extra_gold.csv", "extra_gold2.csv", "ood_train.csv",
-                                                      "ood_train2.csv", "ood_train3.csv", "ood_train4.csv"]
+                                                      "ood_train2.csv", "ood_train3.csv", "ood_train4.csv",
+                                                      "ood_train5.csv"]
     with pytest.raises(InputError, match="lacks column"):
         bad = tmp_path / "bad.csv"
         pd.DataFrame({"id": ["x-1"], "text": ["好"]}).to_csv(bad, index=False)
@@ -183,3 +184,15 @@ def test_sentiment_extra3_4_and_blind3_are_valid_and_disjoint_from_every_check_f
     # share a stock phrase such as 冬天开空调也能跑三百多公里, 14 characters, but not copy a passage)
     assert not _windows(b3["text"]) & (_windows(sx3["text"]) | _windows(sx4["text"]))
     assert not _windows(checks) & _windows(load_gold(LABELS / "ood_train3.csv")["text"])
+
+
+def test_ood_train5_is_valid_and_shares_no_passage_with_a_check_file():
+    own = load_gold(LABELS / "ood_train5.csv", ("rater", "touchpoint"))
+    assert len(own) == 200 and own["id"].is_unique and own["text"].is_unique
+    _check_labels(own)
+    checks = set()
+    for name in ("ood_check.csv", "ood_check2.csv", "ood_check3.csv", "ood_blind.csv"):
+        checks |= set(load_gold(LABELS / name)["text"])
+    for name in ("ood_blind2.csv", "ood_blind3.csv"):
+        checks |= set(pd.read_csv(LABELS / name, dtype=str, keep_default_na=False)["text"])
+    assert not _windows(checks) & _windows(own["text"])

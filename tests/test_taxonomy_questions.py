@@ -108,3 +108,12 @@ def test_telecom_broadband_is_the_product(touchpoint):
     got = cats(touchpoint, "办了联通的宽带，网速很快")
     assert "environment_facilities" not in got and got["product_quality"] == "positive"
     assert "environment_facilities" in cats(touchpoint, "酒店房间的宽带很慢")
+
+
+def test_a_not_a_negator_does_not_flip_a_cue():
+    from voc.taxonomy.rules import RuleMapper, negated_outside_a_not_a
+    assert negated_outside_a_not_a("能不能给个准话", 3) is False
+    assert negated_outside_a_not_a("没有给个准话", 2) is True
+    m = RuleMapper("rater").fit()
+    found = {x.category: x.polarity for x in m.predict_mentions(["客服每次都说在查，能不能给个准话"])[0]}
+    assert found.get("assurance") == "negative"

@@ -26,11 +26,22 @@ from voc.taxonomy.contrast import ContrastRules
 from voc.taxonomy.context import ContextRules, drop_question_mentions, starts_negated, supplement_score
 from voc.taxonomy.model import Taxonomy, load_taxonomy
 from voc.text.matcher import PhraseMatcher, negated
+from voc.text.questions import A_NOT_A_RE
 from voc.text.segment import split_clauses
 
 _SIGN = {"positive": 1, "neutral": 0, "negative": -1}
 _FLIP = {"positive": "negative", "negative": "positive", "neutral": "neutral"}
 CUE_WEIGHT = 2.0
+
+
+def negated_outside_a_not_a(clause: str, start: int) -> bool:
+    """:func:`negated`, except that the negator of an A-not-A form (能不能给个准话, 是不是发错了, 有没有坏的) asks
+    rather than negates, so it does not flip the phrase after it."""
+    ext = clause[max(0, start - 8):start]
+    cleaned = A_NOT_A_RE.sub("", ext)
+    if cleaned == ext:
+        return negated(clause, start)
+    return negated(cleaned, len(cleaned))
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,7 @@ class RuleMapper(BaseEstimator):
             for start, term, targets, contrast in hits:
                 if not targets:
                     continue
-                neg = not contrast and not starts_negated(term) and negated(clause, start)
+                neg = not contrast and not starts_negated(term) and negated_outside_a_not_a(clause, start)
                 for cat, pol in targets:
                     weak = False
                     if pol is None:
