@@ -119,6 +119,13 @@ class ContextRules:
         self._compiled = [(cat, generic, move_to, PhraseMatcher(dict.fromkeys(when)),
                            PhraseMatcher(dict.fromkeys(unless)))
                           for cat, generic, move_to, when, unless in self.rules]
+        self._by_cat: dict[str, list[int]] = {}  # rule positions per category, in file order
+        for i, r in enumerate(self.rules):
+            self._by_cat.setdefault(r[0], []).append(i)
+
+    def _pending(self, present: set, after: int = -1) -> list[int]:
+        """Positions (in file order) of the rules after ``after`` whose category is present."""
+        return sorted(i for c in present & self.categories for i in self._by_cat[c] if i > after)
 
     def __bool__(self) -> bool:
         return bool(self.rules)
@@ -132,10 +139,15 @@ class ContextRules:
             return mentions
         text = "\x00".join(clauses)
         out = list(mentions)
-        for cat, generic, move_to, when_any, unless_any in self._compiled:
+        # only the rules of present categories, in file order; the list is redone after a mention moves
+        pending, pos = self._pending(present), 0
+        while pos < len(pending):
+            i = pending[pos]
+            pos += 1
+            cat, generic, move_to, when_any, unless_any = self._compiled[i]
             if cat not in present:
                 continue
-            idx = next(i for i, m in enumerate(out) if m.category == cat)
+            idx = next(j for j, m in enumerate(out) if m.category == cat)
             m = out[idx]
             if not set(m.evidence.split("|")) <= generic:
                 continue
@@ -148,4 +160,5 @@ class ContextRules:
             else:
                 out[idx] = type(m)(move_to, m.polarity, m.evidence, m.clause)
             present = {x.category for x in out}
+            pending, pos = self._pending(present, i), 0
         return out
