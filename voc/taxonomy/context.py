@@ -119,12 +119,19 @@ class ContextRules:
         self._compiled = [(cat, generic, move_to, PhraseMatcher(dict.fromkeys(when)),
                            PhraseMatcher(dict.fromkeys(unless)))
                           for cat, generic, move_to, when, unless in self.rules]
+        self._pending_cache: dict[frozenset, list[int]] = {}
         self._by_cat: dict[str, list[int]] = {}  # rule positions per category, in file order
         for i, r in enumerate(self.rules):
             self._by_cat.setdefault(r[0], []).append(i)
 
     def _pending(self, present: set, after: int = -1) -> list[int]:
         """Positions (in file order) of the rules after ``after`` whose category is present."""
+        if after < 0:  # the common case: the same few category sets recur, so they are cached
+            key = frozenset(present & self.categories)
+            got = self._pending_cache.get(key)
+            if got is None:
+                got = self._pending_cache[key] = sorted(i for c in key for i in self._by_cat[c])
+            return got
         return sorted(i for c in present & self.categories for i in self._by_cat[c] if i > after)
 
     def __bool__(self) -> bool:
@@ -141,15 +148,19 @@ class ContextRules:
         out = list(mentions)
         # only the rules of present categories, in file order; the list is redone after a mention moves
         pending, pos = self._pending(present), 0
+        where = {m.category: j for j, m in reversed(list(enumerate(out)))}  # first mention of each category
+        evidence: dict[str, set] = {}
         while pos < len(pending):
             i = pending[pos]
             pos += 1
             cat, generic, move_to, when_any, unless_any = self._compiled[i]
             if cat not in present:
                 continue
-            idx = next(j for j, m in enumerate(out) if m.category == cat)
+            idx = where[cat]
             m = out[idx]
-            if not set(m.evidence.split("|")) <= generic:
+            if cat not in evidence:
+                evidence[cat] = set(m.evidence.split("|"))
+            if not evidence[cat] <= generic:
                 continue
             if not when_any.empty and not when_any.occurs(text):
                 continue
@@ -161,4 +172,6 @@ class ContextRules:
                 out[idx] = type(m)(move_to, m.polarity, m.evidence, m.clause)
             present = {x.category for x in out}
             pending, pos = self._pending(present, i), 0
+            where = {x.category: j for j, x in reversed(list(enumerate(out)))}
+            evidence = {}
         return out
