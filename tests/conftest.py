@@ -20,6 +20,25 @@ ROWS = [
     ["A7", "2026-09-10", "问卷", "电商", "杭州", "8分", "價格實惠，物流很快"],
 ]
 
+# A taxonomy of one's own and comments labelled to it (eval and train tests)
+BANK_YAML = """
+name: bank
+categories:
+  - key: branch
+    name: 网点服务
+    keywords: [网点, 柜台, 窗口]
+  - key: app
+    name: 手机银行
+    keywords: [手机银行, app]
+    cues:
+      negative: [闪退]
+"""
+BANK_ROWS = [("网点窗口太少，排队两小时", "negative", "branch:negative"),
+             ("手机银行很好用，转账秒到", "positive", "app:positive"),
+             ("app老是闪退", "negative", "app:negative"),
+             ("柜台工作人员很耐心", "positive", "branch:positive"),
+             ("今天天气不错", "neutral", "")]
+
 
 @pytest.fixture()
 def rows() -> list[list[str]]:

@@ -292,26 +292,11 @@ def test_card_of_a_users_model_claims_only_what_it_measured(tmp_path):
 
 def test_eval_and_train_a_taxonomy_of_ones_own(tmp_path):
     """--task takes a taxonomy YAML file; its name is the label column of the labelled file."""
-    from tests.conftest import write_taxonomy
+    from tests.conftest import BANK_ROWS, BANK_YAML, write_taxonomy
     from voc.classify.evaluate import run_eval
 
-    tax = write_taxonomy(tmp_path, """
-        name: bank
-        categories:
-          - key: branch
-            name: 网点服务
-            keywords: [网点, 柜台, 窗口]
-          - key: app
-            name: 手机银行
-            keywords: [手机银行, app]
-            cues:
-              negative: [闪退]
-        """, "bank.yaml")
-    rows = [("网点窗口太少，排队两小时", "negative", "branch:negative"),
-            ("手机银行很好用，转账秒到", "positive", "app:positive"),
-            ("app老是闪退", "negative", "app:negative"),
-            ("柜台工作人员很耐心", "positive", "branch:positive"),
-            ("今天天气不错", "neutral", "")] * 6
+    tax = write_taxonomy(tmp_path, BANK_YAML, "bank.yaml")
+    rows = BANK_ROWS * 6
     gold = tmp_path / "gold.csv"
     gold.write_text("id,text,sentiment,bank\n" + "".join(f"b{i},{t},{s},{b}\n" for i, (t, s, b) in enumerate(rows)),
                     encoding="utf-8")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import BANK_ROWS, BANK_YAML
 from voc.cli.main import app
 from voc.errors import InputError
 
@@ -121,23 +122,6 @@ def test_unreadable_label_file_is_one_clear_error(tmp_path):
 
 # --------------------------------------------------------------------------- 2, 6, 7: a category model of one's own
 
-BANK_YAML = """
-name: bank
-categories:
-  - key: branch
-    name: 网点服务
-    keywords: [网点, 柜台, 窗口]
-  - key: app
-    name: 手机银行
-    keywords: [手机银行, app]
-    cues:
-      negative: [闪退]
-"""
-BANK_ROWS = [("网点窗口太少，排队两小时", "negative", "branch:negative"),
-             ("手机银行很好用，转账秒到", "positive", "app:positive"),
-             ("app老是闪退", "negative", "app:negative"),
-             ("柜台工作人员很耐心", "positive", "branch:positive"),
-             ("今天天气不错", "neutral", "")]
 
 
 def write_bank(tmp_path: Path, name: str, n: int, prefix: str) -> Path:
