@@ -81,7 +81,7 @@ def evaluate_sentiment(model, df: pd.DataFrame) -> dict:
         "n": int(len(df)),
         "mode": "3-class" if len(labels) == 3 else "binary (argmax of positive vs negative)",
         "accuracy": round(float(accuracy_score(gold, pred)), 4),
-        "macro_f1": round(float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)), 4),
+        "macro_f1": _macro_f1(gold, pred, labels),
         "ci": {"accuracy": ci["micro_f1"], "macro_f1": ci["macro_f1"]},  # 95% bootstrap intervals
         "per_class": {lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
                             "f1": round(float(f[i]), 4), "support": int(s[i])} for i, lab in enumerate(labels)},
@@ -96,13 +96,23 @@ def is_taxonomy_file(task: str) -> bool:
     return str(task).lower().endswith((".yaml", ".yml"))
 
 
+def _check_task(task: str) -> None:
+    if task not in TASKS and not is_taxonomy_file(task):
+        raise InputError(f"unknown task {task!r}; use one of {', '.join(TASKS)} or the path of a taxonomy "
+                         f"YAML file")
+
+
+def _macro_f1(gold: np.ndarray, pred: np.ndarray, labels: list[str]) -> float:
+    """Macro-F1 over the classes the gold labels use."""
+    present = [lab for lab in labels if (gold == lab).any()]
+    return round(float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)), 4)
+
+
 def run_eval(task: str, model: str, data: str | Path) -> dict:
     """Evaluate ``model`` (a name, folder, ``lexicon`` or ``rules``) on a labelled file for ``task``:
     ``sentiment``, a bundled taxonomy (``rater``, ``touchpoint``) or a taxonomy YAML file of one's own, whose
     ``name`` is the label column of the file."""
-    if task not in TASKS and not is_taxonomy_file(task):
-        raise InputError(f"unknown task {task!r}; use one of {', '.join(TASKS)} or the path of a taxonomy "
-                         f"YAML file")
+    _check_task(task)
     if task == "sentiment":
         return {"model": model, **evaluate_sentiment(load_sentiment_model(model), load_sentiment_file(data))}
     from voc.taxonomy.evaluate import evaluate_mapper, load_gold
@@ -127,9 +137,7 @@ def run_compare(task: str, model_a: str, model_b: str, data: str | Path) -> dict
     For sentiment, ``micro_f1`` is the accuracy; for a taxonomy, detection F1 (and ``polarity_accuracy``)."""
     from voc.analyze.metrics import paired_f1_difference
 
-    if task not in TASKS and not is_taxonomy_file(task):
-        raise InputError(f"unknown task {task!r}; use one of {', '.join(TASKS)} or the path of a taxonomy "
-                         f"YAML file")
+    _check_task(task)
     out: dict = {"task": task, "a": {"model": model_a}, "b": {"model": model_b}}
     counts = []
     if task == "sentiment":
@@ -138,8 +146,7 @@ def run_compare(task: str, model_a: str, model_b: str, data: str | Path) -> dict
             gold, pred, labels, _ = _sentiment_predictions(load_sentiment_model(name), df)
             counts.append(_label_counts(gold, pred, labels))
             out[key].update(n=int(len(df)), accuracy=round(float((gold == pred).mean()), 4),
-                            macro_f1=round(float(f1_score(gold, pred, labels=[x for x in labels if (gold == x).any()],
-                                                          average="macro", zero_division=0)), 4))
+                            macro_f1=_macro_f1(gold, pred, labels))
         classes = np.isin(labels, [x for x in labels if (gold == x).any()])
     else:
         from voc.taxonomy.evaluate import (check_label_keys, detection_counts, load_gold, predicted_labels,

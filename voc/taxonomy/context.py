@@ -153,9 +153,7 @@ class ContextRules:
         while pos < len(pending):
             i = pending[pos]
             pos += 1
-            cat, generic, move_to, when_any, unless_any = self._compiled[i]
-            if cat not in present:
-                continue
+            cat, generic, move_to, when_any, unless_any = self._compiled[i]  # cat is present
             idx = where[cat]
             m = out[idx]
             if cat not in evidence:
