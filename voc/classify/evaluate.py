@@ -63,10 +63,11 @@ def _sentiment_predictions(model, df: pd.DataFrame) -> tuple[np.ndarray, np.ndar
 
 
 def _label_counts(gold: np.ndarray, pred: np.ndarray, labels: list[str]) -> tuple[np.ndarray, ...]:
-    """Per document and class (n, K): true positives, false positives, false negatives."""
-    G = np.array([[v == lab for lab in labels] for v in gold], dtype=bool).reshape(len(gold), len(labels))
-    P = np.array([[v == lab for lab in labels] for v in pred], dtype=bool).reshape(len(pred), len(labels))
-    return G & P, P & ~G, G & ~P
+    """Per document and class (n, K): true positives, false positives, false negatives (one label each, as
+    :func:`~voc.taxonomy.evaluate.detection_counts` counts categories)."""
+    from voc.taxonomy.evaluate import detection_counts
+
+    return detection_counts([{g: g} for g in gold], [{p: p} for p in pred], labels)
 
 
 def evaluate_sentiment(model, df: pd.DataFrame) -> dict:

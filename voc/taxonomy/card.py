@@ -303,7 +303,7 @@ def model_card(model: CategoryModel, metrics: dict, config: dict) -> str:
         ("- The lexicons were tuned while looking at the gold training part, the extra gold and the check file "
          "(never at the held-out part's errors), so the rules' scores on those are optimistic." if shared_gold else
          f"- The gold comments all come from `{Path(d['gold']).name}`"
-         + (f" (and the extra gold above)" if d.get("extra_gold_train") else "")
+         + (" (and the extra gold above)" if d.get("extra_gold_train") else "")
          + "; text unlike them has not been measured (score some with `voc eval`)."),
         *([] if not shared_gold else [("- Real gold comes from hotel and shopping reviews only; other domains are covered by comments we "
          "wrote (`ood_train*.csv`). The domain model learns hotel and shopping from real reviews and other "
